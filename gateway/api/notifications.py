@@ -1,0 +1,242 @@
+"""`/v2/notifications`: send SMS and email, get one, list with filters and `older_than` paging."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from gateway import keys
+from gateway.api import present
+from gateway.api.auth import Caller, caller
+from gateway.api.errors import json_response
+from gateway.api.paging import newest_first, parse_id
+from gateway.api.schemas import EmailRequest, SmsRequest, parse_body
+from gateway.db import Notification, StaffUser
+from gateway.domain import Channel, KeyType, NotificationStatus
+from gateway.errors import BadRequest, NotFound, ValidationFailed
+from gateway.outbound import Prepared, normalise_recipient, prepare_notification, recipient_index
+from gateway.ratelimit import check_api_rate, daily_send_slot
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+FAILED_ALIASES = {
+    NotificationStatus.PERMANENT_FAILURE,
+    NotificationStatus.TEMPORARY_FAILURE,
+    NotificationStatus.TECHNICAL_FAILURE,
+}
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v2/notifications/sms")
+async def post_sms(request: web.Request) -> web.Response:
+    body = parse_body(SmsRequest, await request.read())
+    if body.sms_sender_id is not None:
+        raise BadRequest(
+            f"sms_sender_id {body.sms_sender_id} does not exist in database for service id {caller(request).service_id}"
+        )
+    return await _send(request, Channel.SMS, body.phone_number, body.template_id, body.personalisation, body.reference)
+
+
+@routes.post("/v2/notifications/email")
+async def post_email(request: web.Request) -> web.Response:
+    body = parse_body(EmailRequest, await request.read())
+    if body.email_reply_to_id is not None:
+        raise BadRequest(
+            f"email_reply_to_id {body.email_reply_to_id} does not exist in database for service "
+            f"id {caller(request).service_id}"
+        )
+    return await _send(
+        request, Channel.EMAIL, body.email_address, body.template_id, body.personalisation, body.reference
+    )
+
+
+async def _send(
+    request: web.Request,
+    channel: Channel,
+    raw_recipient: str,
+    template_id: uuid.UUID,
+    personalisation: dict[str, Any] | None,
+    reference: str | None,
+) -> web.Response:
+    app = request.app
+    settings, vault = app[keys.SETTINGS], app[keys.VAULT]
+    who = caller(request)
+    limiter = app[keys.RATE_LIMITER]
+    per_minute = who.service.rate_limit_per_minute or settings.api_rate_limit_per_minute
+    await check_api_rate(limiter, who.key_id, who.key_type, per_minute)
+    recipient = normalise_recipient(channel, raw_recipient, settings.default_region)
+    if who.key_type is KeyType.TEAM:
+        await _require_team_member(request, who, channel, recipient)
+    idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
+    if idempotency_key is not None:
+        # Printable ASCII only: the key is stored as text, and a header is not always valid UTF-8.
+        if not (1 <= len(idempotency_key) <= 255 and idempotency_key.isascii() and idempotency_key.isprintable()):
+            raise BadRequest(f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters")
+        existing = await _by_idempotency_key(request, who, idempotency_key)
+        if existing is not None:
+            return _replay(request, channel, existing)
+    template = await app[keys.TEMPLATES].get(who.service_id, template_id)
+    prepared = prepare_notification(
+        vault=vault,
+        renderer=app[keys.RENDERER],
+        template=template,
+        channel=channel,
+        recipient=recipient,
+        personalisation=personalisation,
+        service_id=who.service_id,
+        key_type=who.key_type,
+        api_key_id=who.key_id,
+        reference=reference,
+        idempotency_key=idempotency_key,
+        sender=who.service.sms_sender if channel is Channel.SMS else who.service.email_from,
+    )
+    try:
+        async with daily_send_slot(limiter, app[keys.SESSIONS], who.service_id, who.service.daily_limit, who.key_type):
+            await app[keys.INTAKE].submit(prepared.row)
+    except IntegrityError:
+        # A concurrent request with the same idempotency key won the race: answer with its row.
+        existing = await _by_idempotency_key(request, who, idempotency_key) if idempotency_key else None
+        if existing is None:
+            raise
+        return _replay(request, channel, existing)
+    return json_response(_created_body(request, channel, prepared), status=201)
+
+
+def _replay(request: web.Request, channel: Channel, existing: Notification) -> web.Response:
+    """A repeated Idempotency-Key: the first notification again, if it was the same kind of request."""
+    if existing.channel != channel.value:
+        raise BadRequest(f"{IDEMPOTENCY_HEADER} was already used for an {existing.channel} notification")
+    return json_response(_created_body(request, channel, existing), status=201)
+
+
+def _created_body(request: web.Request, channel: Channel, item: Prepared | Notification) -> dict[str, Any]:
+    base = request.app[keys.SETTINGS].base_url
+    vault = request.app[keys.VAULT]
+    if isinstance(item, Prepared):
+        nid, reference, sender = item.row["id"], item.row["reference"], item.row["sender"]
+        template_id, version = item.template.id, item.template.version
+        body, subject = item.rendered.body, item.rendered.subject
+    else:
+        nid, reference, sender = item.id, item.reference, item.sender
+        template_id, version = item.template_id, item.template_version
+        body, subject = vault.open(item.body_enc), vault.open_optional(item.subject_enc)
+    content: dict[str, Any] = {"body": body}
+    if channel is Channel.SMS:
+        content["from_number"] = sender
+    else:
+        content.update(subject=subject, from_email=sender, one_click_unsubscribe_url=None)
+    return {
+        "id": str(nid),
+        "reference": reference,
+        "content": content,
+        "uri": f"{base}/v2/notifications/{nid}",
+        "template": present.template_ref(base, template_id, version),
+        "scheduled_for": None,
+    }
+
+
+async def _by_idempotency_key(request: web.Request, who: Caller, key: str) -> Notification | None:
+    async with request.app[keys.SESSIONS]() as session:
+        found: Notification | None = await session.scalar(
+            select(Notification).where(Notification.service_id == who.service_id, Notification.idempotency_key == key)
+        )
+        return found
+
+
+async def _require_team_member(request: web.Request, who: Caller, channel: Channel, recipient: str) -> None:
+    """Team keys only send to the service's own staff, as in Notify."""
+    vault = request.app[keys.VAULT]
+    async with request.app[keys.SESSIONS]() as session:
+        staff = (
+            await session.scalars(
+                select(StaffUser).where(StaffUser.service_id == who.service_id, StaffUser.active.is_(True))
+            )
+        ).all()
+    if channel is Channel.EMAIL:
+        allowed = {s.email.lower() for s in staff}
+        ok = recipient.lower() in allowed
+    else:
+        ok = recipient_index(vault, channel, recipient) in {s.mobile_index for s in staff}
+    if not ok:
+        raise BadRequest("Can’t send to this recipient using a team-only API key")
+
+
+@routes.get("/v2/notifications/{notification_id}")
+async def get_notification(request: web.Request) -> web.Response:
+    notification_id = parse_id(request.match_info["notification_id"], "notification_id")
+    who = caller(request)
+    async with request.app[keys.SESSIONS]() as session:
+        found = await session.scalar(
+            select(Notification).where(Notification.id == notification_id, Notification.service_id == who.service_id)
+        )
+    if found is None:
+        raise NotFound("No result found")
+    app = request.app
+    return json_response(present.notification(app[keys.SETTINGS].base_url, app[keys.VAULT], found))
+
+
+@routes.get("/v2/notifications")
+async def list_notifications(request: web.Request) -> web.Response:
+    who = caller(request)
+    app = request.app
+    query = request.query
+    statuses = _statuses(query.getall("status", []))
+    types = query.getall("template_type", [])
+    for t in types:
+        if t not in {c.value for c in Channel}:
+            raise ValidationFailed(f"template_type {t} is not one of [sms, email, letter]")
+    stmt = select(Notification).where(
+        Notification.service_id == who.service_id, Notification.key_type == who.key_type.value
+    )
+    if statuses:
+        stmt = stmt.where(Notification.status.in_(statuses))
+    if types:
+        stmt = stmt.where(Notification.channel.in_(types))
+    if reference := query.get("reference"):
+        if "\x00" in reference:
+            raise ValidationFailed("reference must not contain NUL characters")
+        stmt = stmt.where(Notification.reference == reference)
+    async with app[keys.SESSIONS]() as session:
+        rows: list[Notification] = await newest_first(
+            session,
+            stmt,
+            when=Notification.created_at,
+            ident=Notification.id,
+            scope=[Notification.service_id == who.service_id],
+            older_than=query.get("older_than"),
+        )
+    base = app[keys.SETTINGS].base_url
+    vault = app[keys.VAULT]
+    links = {"current": str(request.url.with_scheme(request.scheme))}
+    if rows:  # as Notify does: `next` whenever the page is not empty; an empty page ends the walk
+        params = [(k, v) for k, v in query.items() if k != "older_than"] + [("older_than", str(rows[-1].id))]
+        links["next"] = str(request.url.with_query(params))
+    return json_response(
+        {"notifications": [present.notification(base, vault, n) for n in rows], "links": _public(base, links)}
+    )
+
+
+def _public(base: str, links: dict[str, str]) -> dict[str, str]:
+    """Links point at the gateway's public URL, not the address the request arrived on."""
+    out = {}
+    for name, url in links.items():
+        path = url.split("/v2/", 1)[1] if "/v2/" in url else ""
+        out[name] = f"{base}/v2/{path}"
+    return out
+
+
+def _statuses(values: list[str]) -> list[str]:
+    out: set[str] = set()
+    allowed = {s.value for s in NotificationStatus}
+    for value in values:
+        if value == "failed":
+            out.update(s.value for s in FAILED_ALIASES)
+        elif value in allowed:
+            out.add(value)
+        else:
+            raise ValidationFailed(f"status {value} is not one of [{', '.join(sorted(allowed | {'failed'}))}]")
+    return sorted(out)

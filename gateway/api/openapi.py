@@ -1,0 +1,161 @@
+"""The OpenAPI 3.1 document for the HTTP API, served at `/v2/openapi.json`.
+
+Request schemas come from the same pydantic models that validate requests, so the document
+cannot drift from what the API accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway import __version__, keys
+from gateway.api.errors import json_response
+from gateway.api.schemas import EmailRequest, PreviewRequest, SmsRequest
+
+_ERROR = {
+    "type": "object",
+    "properties": {
+        "status_code": {"type": "integer"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+_OBJECT = {"type": "object", "additionalProperties": True}
+_SEND_ERRORS = (400, 401, 403, 413, 429)
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+    "description": "Printable ASCII. A repeated request with the same key (per service) returns the first "
+    "notification and sends nothing more.",
+}
+
+
+def _response(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema or _OBJECT}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(code): _response("Error", {"$ref": "#/components/schemas/Error"}) for code in codes}
+
+
+def _op(
+    summary: str,
+    ok: str = "200",
+    body: str | None = None,
+    params: list[dict[str, Any]] | None = None,
+    errors: tuple[int, ...] = (400, 401, 403),
+) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {ok: _response("OK"), **_errors(*errors)}}
+    if body:
+        ref = {"$ref": f"#/components/schemas/{body}"}
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path_param(name: str, kind: str = "string", fmt: str | None = "uuid") -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": kind}
+    if fmt:
+        schema["format"] = fmt
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _query(name: str, description: str, many: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "array", "items": {"type": "string"}} if many else {"type": "string"}
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def build_document(base_url: str) -> dict[str, Any]:
+    nid, tid = _path_param("notification_id"), _path_param("template_id")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Criminal-justice messaging gateway",
+            "version": __version__,
+            "description": "GOV.UK Notify v2 compatible API. Authenticate with a JWT "
+            "(HS256, iss = service id, iat within 30 s) signed with your key's secret.",
+        },
+        "servers": [{"url": base_url}],
+        "components": {
+            "securitySchemes": {"notifyJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": {
+                "Error": _ERROR,
+                "SmsRequest": SmsRequest.model_json_schema(),
+                "EmailRequest": EmailRequest.model_json_schema(),
+                "PreviewRequest": PreviewRequest.model_json_schema(),
+            },
+        },
+        "security": [{"notifyJwt": []}],
+        "paths": {
+            "/v2/notifications/sms": {
+                "post": _op("Send a text message", "201", "SmsRequest", [_IDEMPOTENCY], errors=_SEND_ERRORS)
+            },
+            "/v2/notifications/email": {
+                "post": _op("Send an email", "201", "EmailRequest", [_IDEMPOTENCY], errors=_SEND_ERRORS)
+            },
+            "/v2/notifications/{notification_id}": {
+                "get": _op("Get a notification", params=[nid], errors=(400, 401, 403, 404))
+            },
+            "/v2/notifications": {
+                "get": _op(
+                    "List notifications (newest first, 250 a page)",
+                    params=[
+                        _query("status", "Filter by status; `failed` means every failure status", many=True),
+                        _query("template_type", "sms, email or letter", many=True),
+                        _query("reference", "Your reference"),
+                        _query("older_than", "A notification id: return those created before it"),
+                    ],
+                )
+            },
+            "/v2/received-text-messages": {
+                "get": _op(
+                    "List received text messages (newest first, 250 a page)",
+                    params=[_query("older_than", "A received text id: return those received before it")],
+                )
+            },
+            "/v2/cases/{reference}/record": {
+                "get": _op(
+                    "Get a case's record: every entry, oldest first, and whether its hash chain verifies",
+                    params=[_path_param("reference", fmt=None)],
+                    errors=(401, 403, 404),
+                )
+            },
+            "/v2/templates": {"get": _op("List templates", params=[_query("type", "sms, email or letter")])},
+            "/v2/template/{template_id}": {"get": _op("Get a template", params=[tid], errors=(400, 401, 403, 404))},
+            "/v2/template/{template_id}/version/{version}": {
+                "get": _op(
+                    "Get a template version",
+                    params=[tid, _path_param("version", "integer", None)],
+                    errors=(400, 401, 403, 404),
+                )
+            },
+            "/v2/template/{template_id}/preview": {
+                "post": _op("Preview a template", body="PreviewRequest", params=[tid], errors=(400, 401, 403, 404))
+            },
+            "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": _response("OK")}}},
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness (database reachable)",
+                    "security": [],
+                    "responses": {"200": _response("Ready"), "503": _response("Not ready")},
+                }
+            },
+            "/v2/openapi.json": {
+                "get": {"summary": "This document", "security": [], "responses": {"200": _response("OK")}}
+            },
+        },
+    }
+
+
+async def document(request: web.Request) -> web.Response:
+    return json_response(build_document(request.app[keys.SETTINGS].base_url))

@@ -1,0 +1,140 @@
+"""The `gateway` command: serve, migrate, demo, service and key management, template checks.
+
+Every command reads the same settings as the server; a bad setting is one clear line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from gateway.settings import Settings, SettingsError, load_settings
+
+Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description="Criminal-justice messaging gateway")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the web server (and the in-process queue in embedded mode)")
+    serve.add_argument("--demo", action="store_true", help="create demo data first and print how to use it")
+    worker = sub.add_parser("worker", help="run an arq worker that delivers queued jobs (scaled mode; needs Redis)")
+    worker.add_argument("--burst", action="store_true", help="stop once the queue is empty (tests, one-off runs)")
+    sub.add_parser("migrate", help="bring the database schema up to date and load templates/")
+    sub.add_parser("demo", help="create demo data (service, API keys) and print how to use it")
+
+    service = sub.add_parser("service", help="manage services").add_subparsers(dest="action", required=True)
+    create = service.add_parser("create", help="create a service and print its id")
+    create.add_argument("name")
+    create.add_argument("--kind", choices=["supervision", "reentry", "victim_services"], default="supervision")
+
+    update = service.add_parser("update", help="set a service's senders, limits and callbacks")
+    update.add_argument("service_id")
+    update.add_argument("--sms-sender", help="Twilio From number (+E.164) or Messaging Service SID (MG...)")
+    update.add_argument("--email-from", help="From address for email")
+    update.add_argument("--reply-domain", help="domain of reply addresses that route email replies back")
+    update.add_argument("--contact-text", help="the reply to HELP / INFO texts")
+    update.add_argument("--sms-per-second", type=int, help="per-sender SMS rate (Twilio's messages per second)")
+    update.add_argument("--daily-limit", type=int, help="messages a day before the API answers 429")
+    update.add_argument("--callback-url", help="delivery receipts are POSTed here (https)")
+    update.add_argument("--callback-token", help="bearer token sent with delivery receipts")
+    update.add_argument("--inbound-callback-url", help="received texts are POSTed here (https)")
+    update.add_argument("--inbound-callback-token", help="bearer token sent with received texts")
+
+    key = sub.add_parser("key", help="manage API keys").add_subparsers(dest="action", required=True)
+    key_create = key.add_parser("create", help="create an API key and print it (shown once)")
+    key_create.add_argument("service_id")
+    key_create.add_argument("--name", required=True)
+    key_create.add_argument("--type", dest="key_type", choices=["live", "team", "test"], default="live")
+
+    staff = sub.add_parser("staff", help="manage staff accounts (web interface)").add_subparsers(
+        dest="action", required=True
+    )
+    staff_create = staff.add_parser(
+        "create", help="create a staff account and print its id (2FA is set up at first sign-in)"
+    )
+    staff_create.add_argument("--service", dest="service_id", required=True, metavar="SERVICE_ID")
+    staff_create.add_argument("--email", required=True)
+    staff_create.add_argument("--name", required=True)
+    staff_create.add_argument(
+        "--role",
+        dest="roles",
+        action="append",
+        required=True,
+        choices=["officer", "victim_advocate", "supervisor", "admin"],
+        help="repeat for several roles",
+    )
+    staff_create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from the first line of standard input"
+    )
+
+    templates = sub.add_parser("templates", help="message templates").add_subparsers(dest="action", required=True)
+    templates.add_parser("check", help="render every template with sample data; fail on any error")
+    templates.add_parser("sync", help="load templates/ into the database (new versions for changed files)")
+
+    record = sub.add_parser("record", help="case records").add_subparsers(dest="action", required=True)
+    verify = record.add_parser("verify", help="check a case record's hash chain; exit 1 naming the first bad entry")
+    verify.add_argument("case_ref", metavar="CASE_REF")
+    verify.add_argument("--service", metavar="SERVICE_ID", help="needed when the reference exists in several services")
+
+    inbound = sub.add_parser("inbound", help="inbound messages").add_subparsers(dest="action", required=True)
+    replay = inbound.add_parser("replay", help="run failed inbound messages through the handlers again")
+    replay.add_argument("ids", nargs="*", metavar="ID", help="inbound message ids")
+    replay.add_argument("--all-failed", action="store_true", help="every message in state failed")
+    replay.add_argument("--service", metavar="SERVICE_ID", help="with --all-failed: only this service's")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print("gateway: invalid settings:", file=sys.stderr)
+        for line in exc.problems:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gateway import commands  # imported late so `--help` and settings errors stay fast
+
+    name = args.command if not hasattr(args, "action") else f"{args.command}_{args.action}"
+    try:
+        if name == "serve":
+            return commands.serve_blocking(settings, args)
+        handler: Command = getattr(commands, name)
+        with asyncio.Runner(loop_factory=event_loop_factory(settings)) as runner:
+            return runner.run(handler(settings, args))
+    except commands.CommandError as exc:
+        print(f"gateway {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, SQLAlchemyError) as exc:  # the database is unreachable or has no tables yet
+        print(f"gateway {args.command}: {commands.database_problem(exc)}", file=sys.stderr)
+        return 2
+
+
+def event_loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop's event loop if GATEWAY_EVENT_LOOP allows it and it is installed (the `speed` extra), else
+    asyncio's: the same code runs on both; uvloop spends less CPU on each socket read and write."""
+    if settings.event_loop != "asyncio":
+        try:
+            import uvloop
+        except ImportError:  # "uvloop" without uvloop installed is refused by the settings
+            pass
+        else:
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+def parse_uuid(value: str, what: str) -> uuid.UUID:
+    from gateway.commands import CommandError
+
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise CommandError(f"{what} must be a UUID, got {value!r}") from None

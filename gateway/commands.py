@@ -1,0 +1,283 @@
+"""What each `gateway` sub-command does. `gateway.cli` parses; this module acts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import secrets
+import sys
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+
+from gateway.admin import AdminError, create_api_key, create_service, update_service
+from gateway.crypto import Vault
+from gateway.db import Service
+from gateway.db.engine import engine_from_settings, session_factory
+from gateway.db.migrate import upgrade_async
+from gateway.domain import KeyType, ServiceKind
+from gateway.logs import configure_logging
+from gateway.settings import Settings
+from gateway.templating import TemplateFileError, check_templates, load_catalog, sync_templates
+
+DEMO_SERVICE = "Demo District Parole Office"
+
+
+class CommandError(Exception):
+    """A command failed for a reason the operator can fix; printed as one line, exit 2."""
+
+
+def database_problem(exc: Exception) -> str:
+    """One line for a database that cannot be reached, or that `gateway migrate` has not set up."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    reason = (str(orig or exc).strip().splitlines() or [type(exc).__name__])[0]
+    if "no such table" in reason or ("relation" in reason and "does not exist" in reason):
+        return f"the database has no gateway tables yet; run `gateway migrate` first ({reason})"
+    return f"cannot use the database in GATEWAY_DATABASE_URL: {reason}"
+
+
+async def _sync(settings: Settings) -> str:
+    try:
+        catalog = load_catalog(settings.templates_dir)
+    except TemplateFileError as exc:
+        raise CommandError(str(exc)) from None
+    engine = engine_from_settings(settings)
+    try:
+        async with session_factory(engine)() as session:
+            report = await sync_templates(session, catalog)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return f"templates: {report.added} added, {report.changed} changed, {report.unchanged} unchanged"
+
+
+async def migrate(settings: Settings, args: argparse.Namespace) -> int:
+    await upgrade_async(settings.database_url)
+    print("database: up to date")
+    print(await _sync(settings))
+    return 0
+
+
+async def worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Run an arq worker (scaled mode) until stopped, or with --burst until the queue is empty."""
+    from gateway.jobs.worker import WorkerConfigError, run_worker
+
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        await run_worker(settings, burst=args.burst)
+    except WorkerConfigError as exc:
+        raise CommandError(str(exc)) from None
+    return 0
+
+
+async def templates_sync(settings: Settings, args: argparse.Namespace) -> int:
+    print(await _sync(settings))
+    return 0
+
+
+async def templates_check(settings: Settings, args: argparse.Namespace) -> int:
+    result = check_templates(settings.templates_dir)
+    for line in result.warnings:
+        print(f"warning: {line}")
+    for line in result.problems:
+        print(f"error: {line}", flush=True)
+    if result.problems:
+        print(f"{len(result.problems)} template problem(s)")
+        return 1
+    print("templates: all render")
+    return 0
+
+
+async def service_create(settings: Settings, args: argparse.Namespace) -> int:
+    engine = engine_from_settings(settings)
+    try:
+        async with session_factory(engine)() as session:
+            if await session.scalar(select(Service.id).where(Service.name == args.name.strip())):
+                raise CommandError(f"a service named {args.name!r} already exists")
+            try:
+                service = await create_service(session, args.name, ServiceKind(args.kind))
+            except AdminError as exc:
+                raise CommandError(str(exc)) from None
+            await session.commit()
+    finally:
+        await engine.dispose()
+    print(service.id)
+    return 0
+
+
+async def service_update(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.cli import parse_uuid
+
+    service_id = parse_uuid(args.service_id, "SERVICE_ID")
+    changes = {
+        name: getattr(args, name)
+        for name in (
+            "sms_sender",
+            "email_from",
+            "reply_domain",
+            "contact_text",
+            "sms_per_second",
+            "daily_limit",
+            "callback_url",
+            "callback_token",
+            "inbound_callback_url",
+            "inbound_callback_token",
+        )
+        if getattr(args, name) is not None
+    }
+    if not changes:
+        raise CommandError("nothing to change: give at least one option (see --help)")
+    engine = engine_from_settings(settings)
+    try:
+        async with session_factory(engine)() as session:
+            try:
+                changed = await update_service(session, Vault(settings.secret), service_id, **changes)
+            except AdminError as exc:
+                raise CommandError(str(exc)) from None
+            await session.commit()
+    finally:
+        await engine.dispose()
+    print(f"service {service_id}: updated {', '.join(changed)}")
+    return 0
+
+
+async def key_create(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.cli import parse_uuid
+
+    service_id = parse_uuid(args.service_id, "SERVICE_ID")
+    engine = engine_from_settings(settings)
+    try:
+        async with session_factory(engine)() as session:
+            try:
+                key = await create_api_key(
+                    session, Vault(settings.secret), service_id, args.name, KeyType(args.key_type)
+                )
+            except AdminError as exc:
+                raise CommandError(str(exc)) from None
+            await session.commit()
+    finally:
+        await engine.dispose()
+    print(key)
+    return 0
+
+
+async def demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Create (or reuse) the demo service and its demo data; print a fresh API key and staff login."""
+    from gateway.demo_data import seed_demo
+
+    if not settings.scaled:
+        await upgrade_async(settings.database_url)
+    await _sync(settings)
+    engine = engine_from_settings(settings)
+    vault = Vault(settings.secret)
+    try:
+        async with session_factory(engine)() as session:
+            service = await session.scalar(select(Service).where(Service.name == DEMO_SERVICE))
+            if service is None:
+                service = await create_service(session, DEMO_SERVICE, actor="demo")
+                await session.flush()
+            key = await create_api_key(
+                session, vault, service.id, f"demo_{secrets.token_hex(3)}", KeyType.LIVE, actor="demo"
+            )
+            await session.commit()
+        login = await seed_demo(settings, engine, session_factory(engine), service.id)
+    finally:
+        await engine.dispose()
+    sandbox = "sandbox" if settings.sms_sandbox else "Twilio"
+    print(f"""
+Gateway demo data is ready.
+  URL:         {settings.base_url}
+  Service:     {DEMO_SERVICE} ({service.id})
+  API key:     {key}
+  SMS channel: {sandbox}; email: {"sandbox" if settings.email_sandbox else settings.smtp_host}
+  API docs:    {settings.base_url}/v2/openapi.json
+
+Staff sign-in: {settings.base_url}/login
+  Email:       {login.email}
+  Password:    {login.password}
+  (The first sign-in shows a key to add to your authenticator app; later sign-ins ask for its code.)
+  Then open {settings.base_url}/sandbox?person={login.person_id} to reply as Jordan Rivera
+  (case CASE-1001), and see the reply arrive in the inbox and on {settings.base_url}/cases/CASE-1001.
+
+Try it with the official GOV.UK Notify client (pip install notifications-python-client):
+  from notifications_python_client.notifications import NotificationsAPIClient
+  client = NotificationsAPIClient("{key}", base_url="{settings.base_url}")
+  client.get_all_templates()
+""")
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password (12 characters or more): ")
+    if getpass.getpass("Same password again: ") != first:
+        raise CommandError("the two passwords are not the same")
+    return first
+
+
+async def staff_create(settings: Settings, args: argparse.Namespace) -> int:
+    """Create a staff account for the web interface and print its id; 2FA is set up at first sign-in."""
+    from gateway.cli import parse_uuid
+    from gateway.web.passwords import Passwords
+    from gateway.web.staff_accounts import StaffProblems, add_staff, check_new_staff
+
+    service_id = parse_uuid(args.service_id, "SERVICE_ID")
+    password = _read_password(args.password_stdin)
+    try:
+        email, name, roles = check_new_staff(args.email, args.name, args.roles, password)
+    except StaffProblems as exc:
+        raise CommandError("; ".join(exc.problems)) from None
+    password_hash = await asyncio.to_thread(Passwords.from_settings(settings).hash_blocking, password)
+    engine = engine_from_settings(settings)
+    try:
+        async with session_factory(engine)() as session:
+            try:
+                user = await add_staff(
+                    session,
+                    service_id=service_id,
+                    email=email,
+                    name=name,
+                    roles=roles,
+                    password_hash=password_hash,
+                    actor="cli",
+                )
+            except StaffProblems as exc:
+                raise CommandError("; ".join(exc.problems)) from None
+            await session.commit()
+    finally:
+        await engine.dispose()
+    print(user.id)
+    return 0
+
+
+def serve_blocking(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the server until interrupted. Embedded mode migrates and loads templates first."""
+    from gateway.app import create_app
+    from gateway.cli import event_loop_factory
+
+    configure_logging(settings.log_level, settings.log_format)
+    if args.demo:
+        asyncio.run(demo(settings, args))
+    elif not settings.scaled:
+        asyncio.run(migrate(settings, args))
+    print(f"gateway: listening on {settings.base_url} (Ctrl-C to stop)", flush=True)
+    loop = event_loop_factory(settings)()
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None, loop=loop)
+    return 0
+
+
+async def record_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway record verify CASE_REF [--service ID]` (see gateway.operator)."""
+    from gateway.operator import record_verify
+
+    return await record_verify(settings, args)
+
+
+async def inbound_replay(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway inbound replay ID... | --all-failed` (see gateway.operator)."""
+    from gateway.operator import inbound_replay
+
+    return await inbound_replay(settings, args)

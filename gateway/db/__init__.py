@@ -1,0 +1,32 @@
+"""Database: engine and sessions, the tables, and migrations."""
+
+from gateway.db.base import Base
+from gateway.db.cases import Case, CaseParticipant, ContactPoint, OptOut, Person, RecordEntry
+from gateway.db.conversations import AutoReply, ConsentEvent, Conversation, OpenQuestion
+from gateway.db.messages import InboundMessage, Notification, NotificationEvent
+from gateway.db.models import ApiKey, AuditEntry, Service, StaffUser, Template, TemplateVersion
+from gateway.db.staff_sessions import StaffSession
+
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "AutoReply",
+    "Base",
+    "Case",
+    "CaseParticipant",
+    "ConsentEvent",
+    "ContactPoint",
+    "Conversation",
+    "InboundMessage",
+    "Notification",
+    "NotificationEvent",
+    "OpenQuestion",
+    "OptOut",
+    "Person",
+    "RecordEntry",
+    "Service",
+    "StaffSession",
+    "StaffUser",
+    "Template",
+    "TemplateVersion",
+]

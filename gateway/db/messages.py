@@ -1,0 +1,107 @@
+"""Tables for messages both ways: notifications with their status history, and inbound messages."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gateway.db.base import Base, new_id, utcnow
+
+
+class Notification(Base):
+    """One outbound message on one channel. Recipient and content are sealed at rest."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id"))
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id"))
+    key_type: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("templates.id"))
+    template_version: Mapped[int] = mapped_column(Integer)
+    reference: Mapped[str | None] = mapped_column(String(1000))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    recipient_enc: Mapped[str] = mapped_column(Text)
+    recipient_index: Mapped[str] = mapped_column(String(64))
+    subject_enc: Mapped[str | None] = mapped_column(Text)
+    body_enc: Mapped[str] = mapped_column(Text)
+    sender: Mapped[str | None] = mapped_column(String(255))
+    fragments: Mapped[int] = mapped_column(Integer, default=1)
+    postage: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32), default="created")
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(String(32))
+    provider_ref: Mapped[str | None] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("people.id"))
+    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cases.id"))
+    broadcast_id: Mapped[uuid.UUID | None] = mapped_column()
+    appointment_id: Mapped[uuid.UUID | None] = mapped_column()
+    created_by_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    scheduled_for: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    completed_at: Mapped[datetime | None] = mapped_column()
+    # delivery (gateway.jobs): when a worker claimed the row (`sending`), and when a retry is due
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_notifications_service_created", "service_id", "created_at"),
+        Index("ix_notifications_status_updated", "status", "updated_at"),
+        Index("ix_notifications_status_next_attempt", "status", "next_attempt_at"),
+        Index("ix_notifications_status_claimed", "status", "claimed_at"),
+        Index("ix_notifications_provider_ref", "provider_ref"),
+        Index("ix_notifications_idempotency", "service_id", "idempotency_key", unique=True),
+    )
+
+
+class NotificationEvent(Base):
+    """Status history: one row per change, in order."""
+
+    __tablename__ = "notification_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notification_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("notifications.id"), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class InboundMessage(Base):
+    """An SMS or email received. The provider's id is unique so a retried webhook is stored once."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    provider_id: Mapped[str] = mapped_column(String(255))
+    sender_enc: Mapped[str] = mapped_column(Text)
+    sender_index: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(320))
+    body_enc: Mapped[str] = mapped_column(Text)
+    media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("people.id"))
+    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cases.id"))
+    state: Mapped[str] = mapped_column(String(16), default="received")
+    stage: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    decisions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # added by migration 0003 (inbound handlers)
+    reply_to_notification_id: Mapped[uuid.UUID | None] = mapped_column()
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("conversations.id"))
+    processed_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_id"),
+        Index("ix_inbound_service_received", "service_id", "received_at"),
+        Index("ix_inbound_state_received", "state", "received_at"),
+    )

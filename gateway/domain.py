@@ -1,0 +1,107 @@
+"""The gateway's vocabulary: channels, statuses, roles and kinds, as StrEnums used everywhere."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    """A way of reaching a person. Notify calls this the template type."""
+
+    SMS = "sms"
+    EMAIL = "email"
+    LETTER = "letter"
+
+
+class NotificationStatus(StrEnum):
+    """Notify's notification statuses. Final ones never change again."""
+
+    CREATED = "created"
+    SENDING = "sending"
+    PENDING = "pending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    PERMANENT_FAILURE = "permanent-failure"
+    TEMPORARY_FAILURE = "temporary-failure"
+    TECHNICAL_FAILURE = "technical-failure"
+    # letters
+    ACCEPTED = "accepted"
+    RECEIVED = "received"
+    CANCELLED = "cancelled"
+    VALIDATION_FAILED = "validation-failed"
+    RETURNED_LETTER = "returned-letter"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {
+        NotificationStatus.DELIVERED,
+        NotificationStatus.PERMANENT_FAILURE,
+        NotificationStatus.TEMPORARY_FAILURE,
+        NotificationStatus.TECHNICAL_FAILURE,
+        NotificationStatus.RECEIVED,
+        NotificationStatus.CANCELLED,
+        NotificationStatus.VALIDATION_FAILED,
+    }
+)
+
+
+class KeyType(StrEnum):
+    """API key types, as in Notify: live keys send, team keys only to the team, test keys simulate."""
+
+    LIVE = "live"
+    TEAM = "team"
+    TEST = "test"
+
+
+class Role(StrEnum):
+    """Staff roles inside one service."""
+
+    OFFICER = "officer"
+    VICTIM_ADVOCATE = "victim_advocate"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class ServiceKind(StrEnum):
+    """What a service is; victim data lives only in victim-services services."""
+
+    SUPERVISION = "supervision"
+    REENTRY = "reentry"
+    VICTIM_SERVICES = "victim_services"
+
+
+class ParticipantRole(StrEnum):
+    """How a person takes part in a case."""
+
+    CLIENT = "client"
+    VICTIM = "victim"
+    OTHER = "other"
+
+
+class ContactKind(StrEnum):
+    """A contact point's kind."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    ADDRESS = "address"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class RecordKind(StrEnum):
+    """Kinds of case record entry."""
+
+    OUTBOUND = "outbound"
+    STATUS = "status"
+    INBOUND = "inbound"
+    HANDLER = "handler"
+    NOTE = "note"
+    EXPORT = "export"
+    ASSIGNMENT = "assignment"

@@ -1,0 +1,199 @@
+"""The delivery jobs: `deliver_batch(ctx, *ids)` and `deliver_notification(ctx, id)`, one code path.
+
+The web app hands the ids its intake writer commits to a `DeliveryBatcher`, which enqueues them as
+`deliver_batch` jobs (up to GATEWAY_DELIVERY_BATCH_SIZE ids a job, job id `deliver-batch:{first id}`),
+a job when one is full or GATEWAY_DELIVERY_BATCH_WAIT_SECONDS after its first id: a message costs a
+share of one job and a few statements rather than a job and three transactions of its own. Retries,
+the sweeper and other callers (auto-replies) enqueue `deliver_notification` (`deliver:{id}`).
+Both run `deliver(ctx, ids)`:
+
+1-3. `gateway.jobs.prepare`: read, policy (opt-out, per-sender rate), claim with ONE conditional
+   UPDATE; one session, closed before anything is sent.
+4. Send the claimed messages concurrently, with no database session open, each through one of the
+   process's GATEWAY_DELIVERY_CONCURRENCY send slots; one that finds no free slot in time is given
+   back unsent (`send_all`). Test-key notifications always use the sandbox senders.
+5. `gateway.jobs.outcome.record_outcomes`: every outcome in ONE transaction, each guarded by status
+   and attempt number; then case record entries and live pushes / receipt callbacks.
+
+A notification that must wait (rate limit, a retry's backoff, not due yet) stays `created` with its
+due time: `deliver_notification` raises arq's `Retry(defer=...)` for it, `deliver_batch` enqueues a
+`deliver_notification` for it due then. Either way the sweeper picks it up if that enqueue is lost.
+
+Outcomes:
+
+| the channel...                  | the notification becomes                                          |
+| accepted it (Twilio)            | `sending` with provider and provider_ref; the status callback decides the rest |
+| accepted it (SMTP)              | `sent` (SMTP gives no receipt); sandbox: `delivered`             |
+| raised `RetryableError`         | `created` again with `next_attempt_at`, due again after exponential backoff     |
+|                                 | with jitter, or the provider's Retry-After if longer                            |
+| ... on the last allowed attempt | `technical-failure` if the provider never answered (timeout, connection, a bug) |
+|                                 | — the fault is ours or the network's; `temporary-failure` if it answered "not   |
+|                                 | now" (5xx, 429, SMTP 4xx) — the recipient may well be reachable later           |
+| raised `PermanentError`         | `permanent-failure` at once; failure_reason = "code: reason"      |
+| raised `ProviderConfigError`    | `technical-failure` at once: our account or sender setting is wrong |
+
+Failure reasons have the recipient's address cut out (Twilio's messages quote the number).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import structlog
+from arq.worker import Retry
+
+from gateway.errors import ChannelError
+from gateway.jobs.outcome import Sent, Verdict, record_outcomes
+from gateway.jobs.prepare import Claimed, prepare
+from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.jobs.context import JobContext
+    from gateway.jobs.queue import JobQueue
+
+log = structlog.get_logger()
+
+DELIVER = "deliver_notification"
+DELIVER_BATCH = "deliver_batch"
+ENQUEUE_TIMEOUT_SECONDS = 5.0
+
+
+def delivery_job_id(notification_id: uuid.UUID | str) -> str:
+    return f"deliver:{notification_id}"
+
+
+async def enqueue_deliveries(
+    queue: JobQueue, ids: Sequence[uuid.UUID], *, defer_by: Mapping[uuid.UUID, float] | None = None
+) -> None:
+    """Enqueue `deliver:{id}` for each id (after `defer_by[id]` seconds if given), concurrently."""
+    defer_by = defer_by or {}
+    await _enqueue_all(
+        (queue.enqueue(DELIVER, str(i), job_id=delivery_job_id(i), defer_by=defer_by.get(i)) for i in ids), len(ids)
+    )
+
+
+async def enqueue_delivery_batches(queue: JobQueue, ids: Sequence[uuid.UUID], batch_size: int) -> None:
+    """Enqueue `deliver_batch` jobs for `ids`, `batch_size` ids a job (`deliver-batch:{first id}`)."""
+    batches = [[str(i) for i in ids[at : at + batch_size]] for at in range(0, len(ids), batch_size)]
+    await _enqueue_all(
+        (queue.enqueue(DELIVER_BATCH, *batch, job_id=f"deliver-batch:{batch[0]}") for batch in batches), len(ids)
+    )
+
+
+class DeliveryBatcher:
+    """Gathers the ids the API commits into `deliver_batch` jobs: a job as soon as `size` ids are waiting,
+    else `wait` seconds after the first of them (0: a job per commit). The intake writer commits in
+    groups only while requests overlap, so at a steady 200 a second most commits hold one row: without
+    the wait each message would cost a job and two transactions of its own, five times the CPU of a
+    message in a job of 40. Ids still waiting when the process dies were committed, so the sweeper
+    enqueues them."""
+
+    def __init__(self, queue: JobQueue, size: int, wait: float) -> None:
+        self._queue, self._size, self._wait = queue, size, wait
+        self._ids: list[uuid.UUID] = []
+        self._timer: asyncio.Task[None] | None = None
+
+    async def add(self, ids: Sequence[uuid.UUID]) -> None:
+        """Take committed ids; enqueue every full batch now, the rest when the wait is over."""
+        self._ids += ids
+        ready = len(self._ids) if self._wait <= 0 else len(self._ids) - len(self._ids) % self._size
+        if ready:
+            batch, self._ids = self._ids[:ready], self._ids[ready:]
+            await enqueue_delivery_batches(self._queue, batch, self._size)
+        if self._ids and self._timer is None:
+            self._timer = asyncio.create_task(self._after_wait(), name="delivery-batcher")
+
+    async def _after_wait(self) -> None:
+        await asyncio.sleep(self._wait)
+        self._timer = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Enqueue whatever is waiting."""
+        batch, self._ids = self._ids, []
+        await enqueue_delivery_batches(self._queue, batch, self._size)
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await self.flush()
+
+
+async def _enqueue_all(calls: Iterable[Awaitable[bool]], count: int) -> None:
+    """Await the enqueues. Failures are logged, not raised: the rows are committed, and the sweeper
+    enqueues whatever stays in `created`."""
+    pending = list(calls)
+    if not pending:
+        return
+    try:
+        async with asyncio.timeout(ENQUEUE_TIMEOUT_SECONDS):
+            results = await asyncio.gather(*pending, return_exceptions=True)
+    except TimeoutError:
+        log.warning("delivery.enqueue_failed", count=count, error="TimeoutError")
+        return
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        log.warning("delivery.enqueue_failed", jobs=len(failed), of=len(pending), error=type(failed[0]).__name__)
+
+
+def send_window(settings: Settings) -> float:
+    """How long a claimed message may wait for a send slot: half the job timeout (or the sending lease,
+    if shorter), which leaves the other half for the send itself (a provider's timeout) and the record."""
+    return min(settings.job_timeout_seconds, settings.sending_lease) / 2
+
+
+async def send_all(ctx: JobContext, claimed: Sequence[Claimed], window: float) -> list[Sent]:
+    """Send every claimed message, each through one of the process's send slots (`ctx["send_slots"]`,
+    GATEWAY_DELIVERY_CONCURRENCY, shared by all jobs); each result or error, in order. A message that
+    gets no slot within `window` seconds is not sent (result None) and its claim is given back, so no
+    claim outlives its job or its lease (the sweeper would hand it to another job: a second send)."""
+    slots = ctx["send_slots"]
+    deadline = asyncio.get_running_loop().time() + window
+
+    async def send(c: Claimed) -> Sent:
+        try:
+            async with asyncio.timeout_at(deadline):
+                await slots.acquire()
+        except TimeoutError:
+            return Sent(c.notification, c.attempt, None)
+        senders = ctx["sandbox"] if c.test_key else ctx["senders"]
+        try:
+            result = await senders[c.message.channel].send(c.message)
+        except ChannelError as error:
+            return Sent(c.notification, c.attempt, error, c.message.to)
+        finally:
+            slots.release()
+        return Sent(c.notification, c.attempt, result, c.message.to)
+
+    return list(await asyncio.gather(*(send(c) for c in claimed)))
+
+
+async def deliver(ctx: JobContext, ids: Sequence[uuid.UUID]) -> list[Verdict]:
+    """Steps 1-5 for the notifications `ids`: what became of each (in no particular order)."""
+    prepared = await prepare(ctx, ids)
+    if not prepared.claimed:
+        return prepared.verdicts
+    sends = await send_all(ctx, prepared.claimed, send_window(ctx["settings"]))
+    return prepared.verdicts + await record_outcomes(ctx, sends)
+
+
+async def deliver_notification(ctx: JobContext, notification_id: str) -> str:
+    """Send notification `notification_id` if it is waiting to be sent; arq `Retry` when it must wait."""
+    [verdict] = await deliver(ctx, [uuid.UUID(notification_id)])
+    if verdict.defer is not None:
+        raise Retry(defer=verdict.defer)
+    return verdict.outcome
+
+
+async def deliver_batch(ctx: JobContext, *notification_ids: str) -> str:
+    """Send the notifications `notification_ids`; those that must wait get a `deliver_notification` job
+    due when they are. Returns a count of outcomes, e.g. "sending=99 permanent-failure=1"."""
+    verdicts = await deliver(ctx, [uuid.UUID(i) for i in dict.fromkeys(notification_ids)])
+    later = {v.notification_id: v.defer for v in verdicts if v.defer is not None}
+    await enqueue_deliveries(ctx["queue"], list(later), defer_by=later)
+    return " ".join(f"{outcome}={count}" for outcome, count in sorted(Counter(v.outcome for v in verdicts).items()))

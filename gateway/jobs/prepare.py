@@ -1,0 +1,169 @@
+"""Steps 1-3 of delivery for one notification or a batch: read, apply policy, claim; then the session closes.
+
+All of it is one session and one transaction, whatever the number of notifications:
+
+1. ONE query reads the rows with their services' sender settings. A row that is missing or not in
+   `created` is left alone (jobs are safe to run twice); a retry that is not due yet is deferred.
+2. Policy (`gateway.policy`): ONE query finds the opted-out recipients, who fail at once
+   (`permanent-failure`, "recipient opted out"); a row whose sealed text cannot be opened fails as
+   `technical-failure`. Then, per sender, ONE call takes the rate-limit tokens for all of that
+   sender's messages; the rows that got none are deferred (to when their turn comes), never failed.
+   Test keys and letters take no tokens.
+3. ONE conditional UPDATE claims the rest (`created` -> `sending`, attempts + 1): of two jobs that
+   race for a row only one gets it back, and only that one sends it.
+
+Deferred rows keep their status (`created`), so nothing depends on the job that said "later":
+`gateway.jobs.delivery` turns each deferral into a single-notification job due then, and the
+sweeper enqueues any row that is due and was not picked up.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import structlog
+from sqlalchemy import select
+
+from gateway import policy
+from gateway.channels import OutboundMessage
+from gateway.crypto import Vault
+from gateway.db import Notification, Service
+from gateway.db.base import padded, utcnow
+from gateway.domain import Channel, KeyType, NotificationStatus
+from gateway.jobs.outcome import Verdict, announce_refusals, claim_many, refuse
+from gateway.reply_address import make_reply_address
+from gateway.settings import Settings
+from gateway.webhooks.twilio_status import STATUS_PATH
+
+if TYPE_CHECKING:
+    from gateway.jobs.context import JobContext
+
+log = structlog.get_logger()
+S = NotificationStatus
+UNREADABLE_REASON = "stored message cannot be opened"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A notification this job has claimed: send `message` (through the sandbox for a test key)."""
+
+    notification: Notification
+    message: OutboundMessage
+    attempt: int
+    test_key: bool
+
+
+@dataclass
+class Prepared:
+    claimed: list[Claimed] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)  # the rows not claimed, and why
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    notification: Notification
+    message: OutboundMessage
+    per_second: float | None  # the sender's rate limit; None: not limited
+
+
+def build_message(
+    settings: Settings, vault: Vault, n: Notification, sender: str | None, reply_domain: str | None
+) -> OutboundMessage:
+    channel = Channel(n.channel)
+    return OutboundMessage(
+        notification_id=n.id,
+        channel=channel,
+        to=vault.open(n.recipient_enc),
+        body=vault.open(n.body_enc),
+        subject=vault.open_optional(n.subject_enc),
+        sender=sender,
+        reply_to=make_reply_address(vault, n.id, reply_domain) if channel is Channel.EMAIL and reply_domain else None,
+        status_callback=settings.base_url + STATUS_PATH if channel is Channel.SMS else None,
+    )
+
+
+async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID]) -> Prepared:
+    """Read, apply policy to and claim the notifications `ids`; see the module docstring."""
+    settings, vault = ctx["settings"], ctx["vault"]
+    done = Prepared()
+    refusals: list[tuple[Notification, NotificationStatus, str]] = []
+    async with ctx["sessions"]() as session:
+        rows = await session.execute(
+            select(Notification, Service.sms_per_second, Service.messaging_service_sid, Service.email_reply_domain)
+            .join(Service, Service.id == Notification.service_id)
+            .where(Notification.id.in_(padded(ids)))
+        )
+        found = {row[0].id: row for row in rows}
+        now = utcnow()
+        candidates: list[_Candidate] = []
+        for nid in ids:
+            if nid not in found:
+                log.warning("delivery.missing", notification_id=str(nid))
+                done.verdicts.append(Verdict(nid, "missing"))
+                continue
+            n, sms_per_second, messaging_service_sid, reply_domain = found[nid]
+            if n.status != S.CREATED:
+                done.verdicts.append(Verdict(nid, f"skipped: {n.status}"))
+            elif n.next_attempt_at is not None and n.next_attempt_at > now:
+                done.verdicts.append(Verdict(nid, "not due", defer=(n.next_attempt_at - now).total_seconds()))
+            else:
+                channel = Channel(n.channel)
+                sender = n.sender or (messaging_service_sid if channel is Channel.SMS else None)
+                try:
+                    message = build_message(settings, vault, n, sender, reply_domain)
+                except Exception as exc:  # a row sealed with another key cannot be sent, now or later
+                    log.error("delivery.unreadable", notification_id=str(nid), error=type(exc).__name__)
+                    refusals.append((n, S.TECHNICAL_FAILURE, UNREADABLE_REASON))
+                    continue
+                test_key = n.key_type == KeyType.TEST.value
+                rate = None if test_key else policy.sender_rate(settings, channel, sms_per_second)
+                candidates.append(_Candidate(n, message, rate))
+        addressees = [_addressee(c.notification) for c in candidates]
+        opted_out = await policy.opted_out(session, addressees)
+        allowed = []
+        for c, addressee in zip(candidates, addressees, strict=True):
+            if addressee in opted_out:
+                refusals.append((c.notification, S.PERMANENT_FAILURE, policy.OPTED_OUT_REASON))
+            else:
+                allowed.append(c)
+        sendable = await _take_tokens(ctx, allowed, done.verdicts)
+        refused = await refuse(session, refusals)
+        attempts = await claim_many(session, [c.notification.id for c in sendable])
+        await session.commit()
+    for c in sendable:
+        n = c.notification
+        if n.id in attempts:
+            done.claimed.append(Claimed(n, c.message, attempts[n.id], n.key_type == KeyType.TEST.value))
+        else:
+            done.verdicts.append(Verdict(n.id, "skipped: claimed by another job"))
+    done.verdicts += [Verdict(n.id, str(status)) for n, status, _ in refusals]
+    await announce_refusals(ctx, refused)
+    return done
+
+
+def _addressee(n: Notification) -> policy.Addressee:
+    return policy.Addressee(n.service_id, Channel(n.channel), n.recipient_index, n.sender)
+
+
+async def _take_tokens(ctx: JobContext, candidates: list[_Candidate], verdicts: list[Verdict]) -> list[_Candidate]:
+    """The candidates that got a token from their sender's bucket (one call per sender); the others are
+    deferred, each to its turn at the sender's rate after the next token, with jitter."""
+    by_sender: dict[tuple[Channel, str, float], list[_Candidate]] = defaultdict(list)
+    sendable = []
+    for c in candidates:
+        if c.per_second is None:
+            sendable.append(c)
+        else:
+            by_sender[(c.message.channel, c.message.sender or "", c.per_second)].append(c)
+    for (channel, sender, rate), group in by_sender.items():
+        granted, wait = await policy.sender_tokens(ctx["limiter"], channel, sender, rate, len(group))
+        sendable += group[:granted]
+        for turn, c in enumerate(group[granted:]):
+            defer = wait + turn / rate + random.uniform(0, wait / 2)
+            verdicts.append(Verdict(c.notification.id, "rate limited", defer=defer))
+    return sendable

@@ -1,0 +1,179 @@
+"""`JobQueue`: the one interface everything enqueues through, and its two backends.
+
+* `ArqQueue` (scaled mode, GATEWAY_REDIS_URL set): arq on Redis. The queue is named after
+  GATEWAY_REDIS_PREFIX. A deterministic `job_id` deduplicates: arq refuses a second job with an id
+  that is queued or running (results are not kept, so a finished id can be enqueued again).
+* `LocalQueue` (embedded mode): runs the same job functions in this process as asyncio tasks, at
+  most `max_jobs` at once, each within the job timeout. It behaves as arq does where jobs can tell:
+  a `job_id` is refused while pending or running; `defer_by` waits on the event loop; a job that
+  raises `arq.worker.Retry(defer=...)` runs again after the delay with `ctx["job_try"]` one higher,
+  up to the job's `max_tries`; any other exception is logged and the queue goes on. `close()`
+  finishes what is running or ready and drops what is deferred: the rows are in the database, and
+  the sweeper enqueues them again after a restart.
+
+The queue only says "look at row N now"; the database is the source of truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.worker import Retry
+
+from gateway.db.base import utcnow
+from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.jobs.registry import JobSpec
+
+log = structlog.get_logger()
+
+
+class JobQueue(Protocol):
+    """Enqueue a job by function name with string arguments."""
+
+    async def enqueue(
+        self, function: str, *args: str, job_id: str | None = None, defer_by: float | None = None
+    ) -> bool:
+        """True if queued; False if a job with this `job_id` is already queued or running."""
+
+    async def close(self) -> None:
+        """Release the connection (ArqQueue) or finish running jobs (LocalQueue)."""
+
+
+def queue_name(settings: Settings) -> str:
+    return f"{settings.redis_prefix}:queue"
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    if not settings.redis_url:
+        raise ValueError("GATEWAY_REDIS_URL is not set")
+    return RedisSettings.from_dsn(settings.redis_url)
+
+
+class ArqQueue:
+    """Enqueues arq jobs on one queue of one Redis pool."""
+
+    def __init__(self, redis: ArqRedis, name: str, *, owns_pool: bool = False) -> None:
+        self.redis = redis
+        self.name = name
+        self._owns_pool = owns_pool
+
+    @classmethod
+    async def connect(cls, settings: Settings) -> ArqQueue:
+        name = queue_name(settings)
+        pool = await create_pool(redis_settings(settings), default_queue_name=name)
+        return cls(pool, name, owns_pool=True)
+
+    async def enqueue(
+        self, function: str, *args: str, job_id: str | None = None, defer_by: float | None = None
+    ) -> bool:
+        job = await self.redis.enqueue_job(function, *args, _job_id=job_id, _defer_by=defer_by, _queue_name=self.name)
+        return job is not None
+
+    async def close(self) -> None:
+        if self._owns_pool:
+            await self.redis.aclose()
+
+
+class LocalQueue:
+    """Runs jobs in this process; see the module docstring for how it mirrors arq."""
+
+    def __init__(self, jobs: Mapping[str, JobSpec], ctx: dict[str, Any], *, max_jobs: int, job_timeout: float):
+        self._jobs = jobs
+        self._ctx = ctx
+        self._slots = asyncio.Semaphore(max_jobs)
+        self._job_timeout = job_timeout
+        self._pending: dict[str, asyncio.Task[None]] = {}
+        self._deferred: set[str] = set()
+        self._timers: list[asyncio.Task[None]] = []
+        self._closing = False
+
+    async def enqueue(
+        self, function: str, *args: str, job_id: str | None = None, defer_by: float | None = None
+    ) -> bool:
+        if self._closing:
+            raise RuntimeError("the in-process queue is closed")
+        spec = self._jobs[function]
+        job_id = job_id or uuid.uuid4().hex
+        if job_id in self._pending:
+            return False
+        task = asyncio.create_task(self._run(spec, job_id, args, defer_by or 0.0), name=f"job {job_id}")
+        self._pending[job_id] = task
+        task.add_done_callback(lambda done: self._forget(job_id, done))
+        return True
+
+    def _forget(self, job_id: str, task: asyncio.Task[None]) -> None:
+        if self._pending.get(job_id) is task:
+            del self._pending[job_id]
+
+    async def _run(self, spec: JobSpec, job_id: str, args: tuple[str, ...], defer: float) -> None:
+        enqueued = utcnow()
+        job_try = 1
+        while True:
+            if defer > 0:
+                if self._closing:
+                    return
+                self._deferred.add(job_id)
+                try:
+                    await asyncio.sleep(defer)
+                finally:
+                    self._deferred.discard(job_id)
+            if job_try > spec.max_tries:
+                log.error("job.max_tries", job=spec.name, job_id=job_id, max_tries=spec.max_tries)
+                return
+            ctx = {**self._ctx, "job_id": job_id, "job_try": job_try, "enqueue_time": enqueued}
+            async with self._slots:
+                try:
+                    await asyncio.wait_for(spec.function(ctx, *args), spec.timeout or self._job_timeout)
+                    return
+                except Retry as retry:
+                    defer = (retry.defer_score or 0) / 1000
+                    log.debug("job.retry", job=spec.name, job_id=job_id, job_try=job_try, defer=defer)
+                except Exception:
+                    log.exception("job.failed", job=spec.name, job_id=job_id, job_try=job_try)
+                    return
+            job_try += 1
+            if self._closing and defer <= 0:
+                return
+
+    def run_every(self, interval: float, function: str) -> None:
+        """Enqueue `function` every `interval` seconds (one at a time) until the queue closes."""
+
+        async def tick() -> None:
+            while not self._closing:
+                await asyncio.sleep(interval)
+                if not self._closing:
+                    await self.enqueue(function, job_id=f"{function}:timer")
+
+        self._timers.append(asyncio.create_task(tick(), name=f"timer {function}"))
+
+    async def join(self) -> None:
+        """Wait until no job is pending, running or deferred (jobs may enqueue more meanwhile)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending.values()), return_exceptions=True)
+
+    async def close(self) -> None:
+        self._closing = True
+        for timer in self._timers:
+            timer.cancel()
+        await asyncio.gather(*self._timers, return_exceptions=True)
+        while self._pending:
+            for job_id in list(self._deferred):
+                if task := self._pending.get(job_id):
+                    task.cancel()
+            await asyncio.gather(*list(self._pending.values()), return_exceptions=True)
+
+
+async def build_queue(settings: Settings, ctx: dict[str, Any]) -> JobQueue:
+    """ArqQueue when GATEWAY_REDIS_URL is set, else a LocalQueue running jobs with `ctx`."""
+    from gateway.jobs.registry import jobs_by_name  # the registry imports the jobs, which use this module
+
+    if settings.redis_url:
+        return await ArqQueue.connect(settings)
+    return LocalQueue(jobs_by_name(), ctx, max_jobs=settings.worker_max_jobs, job_timeout=settings.job_timeout_seconds)

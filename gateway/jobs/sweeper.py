@@ -1,0 +1,116 @@
+"""`sweep(ctx)`: find notifications that should have moved and move them. Nothing accepted is lost.
+
+Run every GATEWAY_SWEEP_INTERVAL_SECONDS: by arq cron in scaled mode (one worker runs each tick), by
+a timer of the in-process queue in embedded mode. Each run:
+
+1. `sending` with no provider reference, claimed longer ago than the lease
+   (GATEWAY_SENDING_LEASE_SECONDS, default job timeout + 30 s): the worker died mid-send (arq only
+   runs a SIGKILLed job again after job_timeout + 10 s). Back to `created` and enqueued again, or
+   `technical-failure` once GATEWAY_DELIVERY_MAX_ATTEMPTS claims have been used.
+2. `sending` with a provider reference, sent longer ago than GATEWAY_SENDING_TIMEOUT_SECONDS: no
+   delivery receipt came; `temporary-failure`, as Notify does. (`sent` — SMTP — is left alone.)
+3. `created` and due (next_attempt_at, or created_at for a first try) for longer than
+   GATEWAY_SWEEP_GRACE_SECONDS: the enqueue after commit was lost (Redis down, a process died
+   between commit and enqueue, a queue restarted). Enqueued again, at most `BATCH` per run; a job
+   id that is still queued is deduplicated, so sweeping a healthy backlog only costs a look-up.
+4. Inbound messages left `received` past the same grace: `gateway.inbound.jobs.sweep_inbound`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+from sqlalchemy import and_, or_, select
+
+from gateway.db import Notification
+from gateway.db.base import utcnow
+from gateway.domain import NotificationStatus
+from gateway.inbound.jobs import sweep_inbound
+from gateway.jobs.delivery import enqueue_deliveries
+from gateway.jobs.receipts import after_status_changes
+from gateway.transitions import transition_many
+
+if TYPE_CHECKING:
+    from gateway.jobs.context import JobContext
+
+log = structlog.get_logger()
+S = NotificationStatus
+BATCH = 1000
+ACTOR = "gateway:sweeper"
+
+
+async def sweep(ctx: JobContext) -> str:
+    settings, sessions = ctx["settings"], ctx["sessions"]
+    now = utcnow()
+    lease_cutoff = now - timedelta(seconds=settings.sending_lease)
+    lost = [
+        Notification.provider_ref.is_(None),
+        Notification.claimed_at < lease_cutoff,
+    ]
+    max_attempts = settings.delivery_max_attempts
+    receipt_cutoff = now - timedelta(seconds=settings.sending_timeout_seconds)
+    due_cutoff = now - timedelta(seconds=settings.sweep_grace_seconds)
+    async with sessions() as session:
+        released = await transition_many(
+            session,
+            [*lost, Notification.attempts < max_attempts],
+            expected=S.SENDING,
+            to=S.CREATED,
+            detail="claim expired (worker lost); sending again",
+            next_attempt_at=now,
+        )
+        reason = f"no outcome after {max_attempts} attempts (workers lost)"
+        abandoned = await transition_many(
+            session,
+            [*lost, Notification.attempts >= max_attempts],
+            expected=S.SENDING,
+            to=S.TECHNICAL_FAILURE,
+            detail=reason,
+            failure_reason=reason,
+        )
+        timeout = f"no delivery receipt within {settings.sending_timeout_seconds} s"
+        timed_out = await transition_many(
+            session,
+            [Notification.provider_ref.is_not(None), Notification.sent_at < receipt_cutoff],
+            expected=S.SENDING,
+            to=S.TEMPORARY_FAILURE,
+            detail=timeout,
+            failure_reason=timeout,
+        )
+        due = (
+            await session.scalars(
+                select(Notification.id)
+                .where(
+                    Notification.status == S.CREATED.value,
+                    or_(
+                        Notification.next_attempt_at <= due_cutoff,
+                        and_(Notification.next_attempt_at.is_(None), Notification.created_at <= due_cutoff),
+                    ),
+                )
+                .order_by(Notification.created_at)
+                .limit(BATCH)
+            )
+        ).all()
+        await session.commit()
+    # Final statuses set here get what every final status gets: record entry, live push, service receipt.
+    for status, rows in ((S.TECHNICAL_FAILURE, abandoned), (S.TEMPORARY_FAILURE, timed_out)):
+        if rows:
+            async with sessions() as session:
+                finished = (
+                    await session.scalars(select(Notification).where(Notification.id.in_([r[0] for r in rows])))
+                ).all()
+            await after_status_changes(ctx, [(n, status) for n in finished], record=True, actor=ACTOR)
+    requeue = [nid for nid, _ in released] + [nid for nid in due if nid not in {r for r, _ in released}]
+    await enqueue_deliveries(ctx["queue"], requeue)
+    inbound = await sweep_inbound(dict(ctx))  # inbound messages left `received` (gateway.inbound.jobs)
+    summary = (
+        f"requeued={len(requeue)} released={len(released)} abandoned={len(abandoned)} timed_out={len(timed_out)}"
+        f" inbound={inbound}"
+    )
+    if requeue or abandoned or timed_out:
+        log.info(
+            "sweep", requeued=len(requeue), released=len(released), abandoned=len(abandoned), timed_out=len(timed_out)
+        )
+    return summary

@@ -1,0 +1,93 @@
+"""Policy checked at send time, just before a notification goes to its channel.
+
+* **Opt-out**: an `OptOut` row with `opted_out` for the service, channel and recipient (blind
+  index) refuses the send; its `sender` is the sending number or address it applies to, and ""
+  means every sender of the service. The delivery job fails such a notification at once with
+  `permanent-failure` and `OPTED_OUT_REASON`.
+* **Per-sender rate**: Twilio allows each sending number so many messages a second, so every
+  worker draws from one token bucket per (channel, sender) (`gateway.ratelimit`, in Redis when
+  scaled). SMS uses the service's `sms_per_second`; email uses GATEWAY_EMAIL_PER_SECOND. A bucket
+  holds at most one second's worth, so bursts stay within the provider's limit. A batch takes the
+  tokens for all its messages from one sender in one call; those that got none are deferred (the
+  single-notification job, due when the next tokens are), never failed. Sandbox sends (test keys)
+  and letters are not limited.
+
+Quiet hours and channel fallback belong here too when they are built.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.db import OptOut
+from gateway.db.base import padded
+from gateway.domain import Channel
+from gateway.ratelimit import RateLimiter
+from gateway.settings import Settings
+
+OPTED_OUT_REASON = "recipient opted out"
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """Who a message goes to, as opt-outs are kept: service, channel, recipient (blind index), sender."""
+
+    service_id: uuid.UUID
+    channel: Channel
+    recipient_index: str
+    sender: str | None
+
+
+async def opted_out(session: AsyncSession, addressees: Iterable[Addressee]) -> set[Addressee]:
+    """The addressees that opted out of their service's messages on their channel from their sender
+    (or from every sender): one query for any number of them."""
+    wanted = set(addressees)
+    if not wanted:
+        return set()
+    table = cast(Table, OptOut.__table__)  # Core: this runs for every delivery job
+    rows = await session.execute(
+        select(table.c.service_id, table.c.channel, table.c.address_index, table.c.sender).where(
+            table.c.service_id.in_(padded({a.service_id for a in wanted})),
+            table.c.channel.in_(padded({a.channel.value for a in wanted})),
+            table.c.address_index.in_(padded({a.recipient_index for a in wanted})),
+            table.c.opted_out.is_(True),
+        )
+    )
+    found = {(service_id, channel, index, sender) for service_id, channel, index, sender in rows}
+    return {
+        a
+        for a in wanted
+        if {(a.service_id, a.channel.value, a.recipient_index, s) for s in ("", a.sender or "")} & found
+    }
+
+
+async def is_opted_out(
+    session: AsyncSession, service_id: uuid.UUID, channel: Channel, recipient_index: str, sender: str | None
+) -> bool:
+    """True when the recipient opted out of this service's messages on this channel from this sender."""
+    return bool(await opted_out(session, [Addressee(service_id, channel, recipient_index, sender)]))
+
+
+def sender_rate(settings: Settings, channel: Channel, sms_per_second: int) -> float | None:
+    """Messages a second allowed per sender on `channel`, or None when it is not limited."""
+    if channel is Channel.SMS:
+        return float(sms_per_second)
+    if channel is Channel.EMAIL:
+        return settings.email_per_second
+    return None
+
+
+async def sender_tokens(
+    limiter: RateLimiter, channel: Channel, sender: str, per_second: float | None, count: int
+) -> tuple[int, float]:
+    """Take `count` tokens from the sender's bucket, or as many as there are: (taken, seconds until the
+    next token when fewer were taken). One call for a whole batch of one sender's messages."""
+    if per_second is None:
+        return count, 0.0
+    return await limiter.take(f"sender:{channel.value}:{sender}", per_second, max(1.0, per_second), count)

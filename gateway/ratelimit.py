@@ -1,0 +1,213 @@
+"""Rate limits, in one place for the API and the delivery job.
+
+Two primitives behind one `RateLimiter` interface:
+
+* a token bucket (`take`): `rate` tokens a second, at most `burst` saved up. `take(key, rate, burst,
+  count)` takes as many of `count` tokens as there are and says how many it took, and the seconds
+  until the next one when it took fewer (ask again then). `acquire` is `take` of one token. Used per
+  sending number or address by the delivery job (`gateway.policy`: one call per sender for a whole
+  batch) and per API key in the API (`check_api_rate`, Notify's 3,000 requests a minute).
+* a daily counter (`reserve_daily` / `release_daily`): a send is counted before its row is
+  stored and given back if storing fails (`daily_send_slot`, Notify's per-service daily limit).
+  A counter that is missing (a new day, or Redis restarted) is seeded from the database.
+
+`RedisRateLimiter` keeps the state in Redis, updated by small Lua scripts so that every web process
+and worker draws from the same bucket; it uses Redis's clock, not the callers'. `LocalRateLimiter`
+keeps it in process memory, for embedded mode (no GATEWAY_REDIS_URL).
+
+When Redis cannot be reached the limiter lets the request through and logs a warning: a Redis
+outage must not stop intake (the rows are committed and the sweeper delivers them later).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.db import Notification
+from gateway.domain import KeyType
+from gateway.errors import RateLimited, TooManyRequests
+
+log = structlog.get_logger()
+Seed = Callable[[], Awaitable[int]]
+
+_BUCKET = """
+local rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens, at = tonumber(state[1]), tonumber(state[2])
+if tokens == nil or at == nil then tokens, at = burst, now end
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
+local granted = math.min(want, math.floor(tokens))
+tokens = tokens - granted
+local wait_ms = 0
+if granted < want then wait_ms = math.ceil((1 - tokens) * 1000 / rate) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+return {granted, wait_ms}
+"""
+
+_DAILY = """
+local count = redis.call('GET', KEYS[1])
+if not count then return -1 end
+if tonumber(count) >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', KEYS[1])
+return 1
+"""
+
+
+class RateLimiter(Protocol):
+    """Token buckets and daily counters, shared by every process that uses the same backend."""
+
+    async def take(self, key: str, rate: float, burst: float, count: int) -> tuple[int, float]:
+        """Take up to `count` tokens: (how many were taken, seconds until the next one if fewer than `count`)."""
+
+    async def acquire(self, key: str, rate: float, burst: float) -> float:
+        """Take one token: 0.0 when taken, else seconds until one is available."""
+
+    async def reserve_daily(self, key: str, limit: int, seed: Seed) -> bool:
+        """Count one against today's `limit`; False (nothing counted) when it is used up."""
+
+    async def release_daily(self, key: str) -> None:
+        """Give back one reserved by `reserve_daily`."""
+
+
+def _day_ttl() -> int:
+    """Seconds until an hour after the next UTC midnight: a day's counter outlives its day a little."""
+    now = datetime.now(UTC)
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return int((midnight - now).total_seconds()) + 3600
+
+
+class LocalRateLimiter:
+    """In-process limiter for embedded mode: one process, so process memory is shared enough."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._daily: dict[str, int] = {}
+
+    async def take(self, key: str, rate: float, burst: float, count: int) -> tuple[int, float]:
+        now = time.monotonic()
+        tokens, at = self._buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - at) * rate)
+        granted = min(count, math.floor(tokens))
+        tokens -= granted
+        self._buckets[key] = (tokens, now)
+        return granted, 0.0 if granted == count else (1 - tokens) / rate
+
+    async def acquire(self, key: str, rate: float, burst: float) -> float:
+        return (await self.take(key, rate, burst, 1))[1]
+
+    async def reserve_daily(self, key: str, limit: int, seed: Seed) -> bool:
+        if key not in self._daily:
+            count = await seed()
+            today = key.rsplit(":", 1)[-1]
+            self._daily = {k: v for k, v in self._daily.items() if k.endswith(today)}  # forget past days
+            self._daily.setdefault(key, count)
+        if self._daily[key] >= limit:
+            return False
+        self._daily[key] += 1
+        return True
+
+    async def release_daily(self, key: str) -> None:
+        if self._daily.get(key, 0) > 0:
+            self._daily[key] -= 1
+
+
+class RedisRateLimiter:
+    """Limiter state in Redis under `{prefix}:rl:`, shared by every web process and worker."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = f"{prefix}:rl:"
+        self._bucket = redis.register_script(_BUCKET)
+        self._daily = redis.register_script(_DAILY)
+
+    async def take(self, key: str, rate: float, burst: float, count: int) -> tuple[int, float]:
+        try:
+            granted, wait_ms = await self._bucket(keys=[self._prefix + key], args=[rate, burst, count])
+        except (RedisError, OSError) as exc:
+            log.warning("rate_limit_unavailable", limit="bucket", error=type(exc).__name__)
+            return count, 0.0
+        return int(granted), int(wait_ms) / 1000
+
+    async def acquire(self, key: str, rate: float, burst: float) -> float:
+        return (await self.take(key, rate, burst, 1))[1]
+
+    async def reserve_daily(self, key: str, limit: int, seed: Seed) -> bool:
+        full = self._prefix + key
+        try:
+            result = int(await self._daily(keys=[full], args=[limit]))
+            if result == -1:
+                await self._redis.set(full, await seed(), nx=True, ex=_day_ttl())
+                result = int(await self._daily(keys=[full], args=[limit]))
+        except (RedisError, OSError) as exc:
+            log.warning("rate_limit_unavailable", limit="daily", error=type(exc).__name__)
+            return True
+        return result == 1
+
+    async def release_daily(self, key: str) -> None:
+        try:
+            await self._redis.decr(self._prefix + key)
+        except (RedisError, OSError) as exc:
+            log.warning("rate_limit_unavailable", limit="daily", error=type(exc).__name__)
+
+
+async def check_api_rate(limiter: RateLimiter, key_id: uuid.UUID, key_type: KeyType, per_minute: int) -> None:
+    """One request against the API key's bucket; Notify's 429 RateLimitError when it is empty."""
+    if await limiter.acquire(f"api:{key_id}", per_minute / 60, per_minute) > 0:
+        raise RateLimited(
+            f"Exceeded rate limit for key type {key_type.value.upper()} of {per_minute} requests per 60 seconds"
+        )
+
+
+async def sent_today(sessions: async_sessionmaker[AsyncSession], service_id: uuid.UUID) -> int:
+    """Notifications the service has had accepted since UTC midnight (test keys do not count)."""
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    async with sessions() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(
+                Notification.service_id == service_id,
+                Notification.created_at >= midnight,
+                Notification.key_type != KeyType.TEST.value,
+            )
+        )
+    return int(count or 0)
+
+
+@asynccontextmanager
+async def daily_send_slot(
+    limiter: RateLimiter,
+    sessions: async_sessionmaker[AsyncSession],
+    service_id: uuid.UUID,
+    limit: int,
+    key_type: KeyType,
+) -> AsyncIterator[None]:
+    """Count one send against the service's daily limit (Notify's 429 TooManyRequestsError when used
+    up); given back if the body raises, so only stored notifications count. Test keys, as in
+    Notify, neither count nor are limited."""
+    if key_type is KeyType.TEST:
+        yield
+        return
+    key = f"daily:{service_id}:{datetime.now(UTC).date().isoformat()}"
+    if not await limiter.reserve_daily(key, limit, lambda: sent_today(sessions, service_id)):
+        raise TooManyRequests(f"Exceeded send limits ({limit}) for today")
+    try:
+        yield
+    except BaseException:
+        await limiter.release_daily(key)
+        raise

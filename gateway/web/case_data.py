@@ -1,0 +1,155 @@
+"""Reading and changing one case for the staff pages, always inside the signed-in staff member's service.
+
+* `find_case` — by external reference within a service; another service's reference is `None`
+  (the page answers 404, the same as a reference that does not exist).
+* `participants` — who takes part and in what role, with contact points opened only when the
+  caller says the viewer may see them (victim data rules live in `gateway.web.access`).
+* `timeline` — the case record, newest first, filtered by kind and date range.
+* `transfer` — a new case handler: the case, its conversations and an ASSIGNMENT entry in one
+  transaction, retried when another writer took the same record seq.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.crypto import Vault
+from gateway.db import Case, CaseParticipant, ContactPoint, Conversation, Person, RecordEntry, StaffUser
+from gateway.domain import RecordKind
+from gateway.record import append_in_session
+
+MAX_ENTRIES = 500
+MAX_ATTEMPTS = 10
+CASE_HANDLER_ROLES = ("officer", "supervisor", "victim_advocate")
+
+
+@dataclass(frozen=True)
+class Participant:
+    person_id: uuid.UUID
+    role: str
+    name: str | None  # None when the viewer may not see it
+    contacts: tuple[tuple[str, str], ...]  # (kind, value)
+
+
+@dataclass(frozen=True)
+class TimelineFilter:
+    kind: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+async def find_case(db: AsyncSession, service_id: uuid.UUID, ref: str) -> Case | None:
+    return await db.scalar(select(Case).where(Case.service_id == service_id, Case.external_ref == ref))
+
+
+async def list_cases(db: AsyncSession, service_id: uuid.UUID, search: str, limit: int = 200) -> list[Case]:
+    query = select(Case).where(Case.service_id == service_id)
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Case.external_ref.ilike(f"%{escaped}%", escape="\\"))
+    return list((await db.scalars(query.order_by(Case.external_ref).limit(limit))).all())
+
+
+async def case_handlers(db: AsyncSession, service_id: uuid.UUID) -> list[StaffUser]:
+    """Active staff of the service who can hold a case."""
+    rows = (
+        await db.scalars(
+            select(StaffUser)
+            .where(StaffUser.service_id == service_id, StaffUser.active.is_(True))
+            .order_by(StaffUser.name)
+        )
+    ).all()
+    return [u for u in rows if any(role in CASE_HANDLER_ROLES for role in u.roles)]
+
+
+async def participants(db: AsyncSession, vault: Vault, case_id: uuid.UUID, *, show_victims: bool) -> list[Participant]:
+    rows = (
+        await db.execute(
+            select(CaseParticipant.role, Person)
+            .join(Person, Person.id == CaseParticipant.person_id)
+            .where(CaseParticipant.case_id == case_id)
+            .order_by(CaseParticipant.id)
+        )
+    ).all()
+    result = []
+    for role, person in rows:
+        if role == "victim" and not show_victims:
+            result.append(Participant(person.id, role, None, ()))
+            continue
+        points = (
+            await db.scalars(
+                select(ContactPoint).where(ContactPoint.person_id == person.id).order_by(ContactPoint.created_at)
+            )
+        ).all()
+        contacts = tuple((p.kind, vault.open(p.value_enc)) for p in points)
+        result.append(Participant(person.id, role, person.display_name, contacts))
+    return result
+
+
+async def timeline(db: AsyncSession, case_id: uuid.UUID, where: TimelineFilter) -> list[RecordEntry]:
+    query = select(RecordEntry).where(RecordEntry.case_id == case_id)
+    if where.kind:
+        query = query.where(RecordEntry.kind == where.kind)
+    if where.since:
+        query = query.where(RecordEntry.at >= datetime.combine(where.since, time.min, tzinfo=UTC))
+    if where.until:
+        query = query.where(RecordEntry.at < datetime.combine(where.until + timedelta(days=1), time.min, tzinfo=UTC))
+    return list((await db.scalars(query.order_by(RecordEntry.seq.desc()).limit(MAX_ENTRIES))).all())
+
+
+async def transfer(
+    sessions: async_sessionmaker[AsyncSession], case: Case, to: StaffUser, actor: str
+) -> tuple[int, int]:
+    """Assign `case` to `to`, move its conversations, record it; returns (record seq, conversations moved)."""
+    for attempt in range(MAX_ATTEMPTS):
+        async with sessions() as db:
+            try:
+                person_ids = select(CaseParticipant.person_id).where(CaseParticipant.case_id == case.id)
+                await db.execute(update(Case).where(Case.id == case.id).values(assigned_staff_id=to.id))
+                moved = await db.execute(
+                    update(Conversation)
+                    .where(
+                        Conversation.service_id == case.service_id,
+                        or_(Conversation.case_id == case.id, Conversation.person_id.in_(person_ids)),
+                    )
+                    .values(assigned_staff_id=to.id, state="claimed")
+                    .execution_options(synchronize_session=False)
+                )
+                seq = await append_in_session(
+                    db,
+                    case.id,
+                    RecordKind.ASSIGNMENT,
+                    actor,
+                    f"Case assigned to {to.name}",
+                    {
+                        "from_staff_id": str(case.assigned_staff_id) if case.assigned_staff_id else None,
+                        "to_staff_id": str(to.id),
+                    },
+                )
+                await db.commit()
+                return seq, int(moved.rowcount or 0)  # type: ignore[attr-defined]
+            except IntegrityError:
+                await db.rollback()
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+    raise AssertionError("unreachable")
+
+
+async def add_note(sessions: async_sessionmaker[AsyncSession], case_id: uuid.UUID, actor: str, text: str) -> int:
+    for attempt in range(MAX_ATTEMPTS):
+        async with sessions() as db:
+            try:
+                seq = await append_in_session(db, case_id, RecordKind.NOTE, actor, text)
+                await db.commit()
+                return seq
+            except IntegrityError:
+                await db.rollback()
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,167 @@
+"""The case pages: `/cases` (the service's cases, searchable by reference) and `/cases/{ref}`.
+
+A case page shows the record timeline (newest first, filterable by kind and date), the
+participants and the case handler, with forms to transfer the case to another member of staff
+and to add a note. Both are appended to the hash-chained record. Victim participants are named
+only to staff allowed victim data (`can_see_victim_data`), and every such view is audited.
+A reference of another service answers 404, the same as one that does not exist.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from urllib.parse import quote
+
+import structlog
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway import keys
+from gateway.db import Case
+from gateway.domain import RecordKind, Role
+from gateway.web import audit
+from gateway.web.access import audit_view, can_see_victim_data, not_found, parse_id, signed_in
+from gateway.web.case_data import (
+    TimelineFilter,
+    add_note,
+    case_handlers,
+    find_case,
+    list_cases,
+    participants,
+    timeline,
+    transfer,
+)
+from gateway.web.context import StaffContext
+from gateway.web.render import render_page, see_other
+
+log = structlog.get_logger()
+routes = web.RouteTableDef()
+
+MAX_NOTE_CHARS = 4000
+KINDS = [kind.value for kind in RecordKind]
+CASE_NOTICES = {
+    "transferred": "The case has been transferred.",
+    "noted": "Your note has been added to the record.",
+}
+
+
+def case_url(ref: str, done: str | None = None) -> str:
+    url = f"/cases/{quote(ref, safe='')}"
+    return f"{url}?case_done={done}" if done else url
+
+
+async def load_case(db: AsyncSession, staff: StaffContext, ref: str) -> Case:
+    case = await find_case(db, staff.service_id, ref)
+    if case is None:
+        raise not_found()
+    return case
+
+
+def _date(raw: str) -> date | None:
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+@routes.get("/cases")
+async def case_list(request: web.Request) -> web.StreamResponse:
+    staff = signed_in(request)
+    search = request.query.get("q", "").strip()[:128]
+    async with request.app[keys.SESSIONS]() as db:
+        cases = await list_cases(db, staff.service_id, search)
+        handlers = {u.id: u.name for u in await case_handlers(db, staff.service_id)}
+    return render_page(request, "cases.html", title="Cases", cases=cases, search=search, handlers=handlers)
+
+
+@routes.get("/cases/{ref}")
+async def case_detail(request: web.Request) -> web.StreamResponse:
+    return await case_detail_page(request)
+
+
+async def case_detail_page(request: web.Request, errors: list[str] | None = None) -> web.Response:
+    """The case page; a form that failed comes back here with its `errors` (and a 400)."""
+    staff = signed_in(request)
+    query = request.query
+    kind = query.get("kind", "")
+    where = TimelineFilter(kind if kind in KINDS else None, _date(query.get("from", "")), _date(query.get("to", "")))
+    show_victims = can_see_victim_data(staff, staff.service)
+    async with request.app[keys.SESSIONS]() as db:
+        case = await load_case(db, staff, request.match_info["ref"])
+        people = await participants(db, request.app[keys.VAULT], case.id, show_victims=show_victims)
+        for person in people:
+            if person.role == "victim" and show_victims:
+                audit_view(db, request, staff, "victim_participant", str(person.person_id))
+        entries = await timeline(db, case.id, where)
+        staff_list = await case_handlers(db, staff.service_id)
+        await db.commit()
+    names = {f"staff:{u.id}": u.name for u in staff_list}
+    handler = next((u for u in staff_list if u.id == case.assigned_staff_id), None)
+    return render_page(
+        request,
+        "case.html",
+        status=400 if errors else 200,
+        title=f"Case {case.external_ref}",
+        case=case,
+        case_url=case_url(case.external_ref),
+        case_notice=CASE_NOTICES.get(query.get("case_done", "")),
+        participants=people,
+        entries=entries,
+        actor_names=names,
+        handler=handler,
+        transfer_to=[u for u in staff_list if u.id != case.assigned_staff_id],
+        kinds=KINDS,
+        filter_kind=where.kind or "",
+        filter_from=where.since.isoformat() if where.since else "",
+        filter_to=where.until.isoformat() if where.until else "",
+        errors=errors or [],
+    )
+
+
+@routes.post("/cases/{ref}/transfer")
+async def case_transfer(request: web.Request) -> web.StreamResponse:
+    staff = signed_in(request)
+    form = await request.post()
+    raw = form.get("staff_id")
+    async with request.app[keys.SESSIONS]() as db:
+        case = await load_case(db, staff, request.match_info["ref"])
+        # Moving a caseload is the case handler's call, or a supervisor's or admin's.
+        if case.assigned_staff_id != staff.user_id and not staff.has_role(Role.SUPERVISOR, Role.ADMIN):
+            raise web.HTTPForbidden()
+        target_id = parse_id(raw) if isinstance(raw, str) else None
+        target = next((u for u in await case_handlers(db, staff.service_id) if u.id == target_id), None)
+    if target is None:
+        return await case_detail_page(
+            request, errors=["Choose a member of staff of this service to transfer the case to."]
+        )
+    seq, moved = await transfer(request.app[keys.SESSIONS], case, target, staff.actor)
+    async with request.app[keys.SESSIONS]() as db:
+        audit.record(
+            db,
+            action="case.transfer",
+            actor=staff.actor,
+            service_id=staff.service_id,
+            source_ip=audit.source_ip(request),
+            target=str(case.id),
+            detail={"to_staff_id": str(target.id), "seq": seq, "conversations": moved},
+        )
+        await db.commit()
+    log.info("case.transferred", case_id=str(case.id), to_staff_id=str(target.id), conversations=moved)
+    raise see_other(case_url(case.external_ref, "transferred"))
+
+
+@routes.post("/cases/{ref}/notes")
+async def case_note(request: web.Request) -> web.StreamResponse:
+    staff = signed_in(request)
+    form = await request.post()
+    raw = form.get("note")
+    text = raw.strip() if isinstance(raw, str) else ""
+    async with request.app[keys.SESSIONS]() as db:
+        case = await load_case(db, staff, request.match_info["ref"])
+    if not text:
+        return await case_detail_page(request, errors=["Write the note before adding it."])
+    if len(text) > MAX_NOTE_CHARS:
+        return await case_detail_page(request, errors=[f"A note can be at most {MAX_NOTE_CHARS} characters."])
+    seq = await add_note(request.app[keys.SESSIONS], case.id, staff.actor, text)
+    log.info("case.note_added", case_id=str(case.id), seq=seq)
+    raise see_other(case_url(case.external_ref, "noted"))

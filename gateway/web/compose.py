@@ -1,0 +1,166 @@
+"""Sending from a conversation: `POST /conversations/{id}/send`.
+
+The message goes through the same path as the API: `prepare_notification` (validate, render the
+agency's `free_text` template or the chosen one), `insert_notifications` (the row and its first
+status event), then `enqueue_deliveries` after the commit. It records who sent it
+(`created_by_staff_id`) and for whom (`person_id`, `case_id`), and adds a case record entry when
+the conversation has a case.
+
+An opted-out recipient is refused here with the reason, before anything is stored (the delivery
+job checks again at send time). A send time (`send_at`, UTC) stores the message with
+`scheduled_for` and `next_attempt_at`, and its delivery job is deferred until then; the job
+itself also waits for `next_attempt_at`, so an early run cannot send it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from gateway import keys
+from gateway.api.intake import insert_notifications
+from gateway.db.base import utcnow
+from gateway.db.write_lock import write_lock
+from gateway.domain import Channel, KeyType, RecordKind
+from gateway.errors import ApiError
+from gateway.jobs.delivery import enqueue_deliveries
+from gateway.outbound import prepare_notification
+from gateway.policy import is_opted_out
+from gateway.record import append_entry
+from gateway.web.access import parse_id, signed_in
+from gateway.web.compose_form import FIELD_PREFIX, FREE_TEXT, chosen_template, composer_context
+from gateway.web.conversation import conversation_context, reply_target, visible_conversation
+from gateway.web.render import render_page, see_other
+
+log = structlog.get_logger()
+routes = web.RouteTableDef()
+
+MAX_SCHEDULE = timedelta(days=90)
+
+
+class ComposeError(Exception):
+    """Something the staff member can fix: shown above the composer, nothing stored."""
+
+
+def parse_send_at(raw: str) -> datetime | None:
+    """`YYYY-MM-DDTHH:MM` from a datetime-local field, read as UTC; blank means now."""
+    if not raw.strip():
+        return None
+    try:
+        when = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise ComposeError("Enter the send time as a date and time, for example 2030-01-31 09:30.") from None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    now = utcnow()
+    if when <= now:
+        raise ComposeError("The send time must be in the future. Leave it blank to send now.")
+    if when - now > MAX_SCHEDULE:
+        raise ComposeError("A message can be scheduled at most 90 days ahead.")
+    return when
+
+
+def _personalisation(form: Any, channel: Channel, free_text: bool, service_name: str) -> dict[str, str]:
+    if free_text:
+        message = str(form.get("message", "")).strip()
+        if not message:
+            raise ComposeError("Write a message before sending.")
+        values = {"message": message}
+        if channel is Channel.EMAIL:
+            values["subject"] = f"A message from {service_name}"
+        return values
+    # Blank fields are left out, so the renderer reports them as missing rather than sending blanks.
+    return {
+        key[len(FIELD_PREFIX) :]: value.strip()
+        for key, value in form.items()
+        if key.startswith(FIELD_PREFIX) and isinstance(value, str) and value.strip()
+    }
+
+
+@routes.post("/conversations/{conversation_id}/send")
+async def send(request: web.Request) -> web.StreamResponse:
+    staff = signed_in(request)
+    app = request.app
+    conversation_id = parse_id(request.match_info["conversation_id"])
+    form = await request.post()
+    raw_template = str(form.get("template", "") or "")
+    async with app[keys.SESSIONS]() as db:
+        conversation = await visible_conversation(db, request, conversation_id)
+        target = await reply_target(db, app[keys.VAULT], conversation)
+        try:
+            if target is None:
+                raise ComposeError("There is no phone number or email address to reply to.")
+            if await is_opted_out(db, staff.service_id, target.channel, target.index, target.sender):
+                raise ComposeError(
+                    "This person has opted out of messages from this service (they replied STOP). "
+                    "Nothing was sent. They can opt back in by replying START."
+                )
+            template = await chosen_template(request, target.channel, raw_template)
+            when = parse_send_at(str(form.get("send_at", "") or ""))
+            values = _personalisation(form, target.channel, template is None, staff.service.name)
+            prepared = prepare_notification(
+                vault=app[keys.VAULT],
+                renderer=app[keys.RENDERER],
+                template=template or await app[keys.TEMPLATES].get(staff.service_id, FREE_TEXT[target.channel]),
+                channel=target.channel,
+                recipient=target.address,
+                personalisation=values,
+                service_id=staff.service_id,
+                key_type=KeyType.LIVE,
+                sender=target.sender,
+                person_id=conversation.person_id,
+                case_id=conversation.case_id,
+                created_by_staff_id=staff.user_id,
+            )
+        except (ComposeError, ApiError) as exc:
+            message = exc.message if isinstance(exc, ApiError) else str(exc)
+            return await _refused(request, conversation_id, raw_template, form, message)
+    row = prepared.row
+    if when is not None:
+        row["scheduled_for"] = row["next_attempt_at"] = when
+    engine = app[keys.ENGINE]
+    async with write_lock(engine), engine.begin() as conn:
+        await insert_notifications(conn, [row])
+    notification_id: uuid.UUID = row["id"]
+    delay = (when - utcnow()).total_seconds() if when is not None else None
+    await enqueue_deliveries(app[keys.QUEUE], [notification_id], defer_by={notification_id: delay} if delay else None)
+    if conversation.case_id is not None:
+        what = "scheduled" if when else "sent"
+        await append_entry(
+            app[keys.SESSIONS],
+            conversation.case_id,
+            RecordKind.OUTBOUND,
+            staff.actor,
+            f"Staff {what} a {target.channel.value} message from the conversation",
+            {"conversation_id": str(conversation_id), "scheduled_for": when.isoformat() if when else None},
+            notification_id=notification_id,
+        )
+    log.info(
+        "conversation.sent",
+        conversation_id=str(conversation_id),
+        notification_id=str(notification_id),
+        scheduled=when is not None,
+    )
+    raise see_other(f"/conversations/{conversation_id}#composer")
+
+
+async def _refused(
+    request: web.Request, conversation_id: uuid.UUID, raw_template: str, form: Any, message: str
+) -> web.Response:
+    """The page again with the reason and what was typed, as a 400; nothing was stored."""
+    context = await conversation_context(request, conversation_id)
+    values = {k[len(FIELD_PREFIX) :]: v for k, v in form.items() if k.startswith(FIELD_PREFIX) and isinstance(v, str)}
+    context.update(await composer_context(request, context["target"], raw_template, values))
+    log.info("conversation.send_refused", conversation_id=str(conversation_id))
+    return render_page(
+        request,
+        "conversation.html",
+        status=400,
+        errors=[message],
+        draft=str(form.get("message", "")),
+        send_at=str(form.get("send_at", "")),
+        **context,
+    )

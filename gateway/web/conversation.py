@@ -1,0 +1,176 @@
+"""One conversation: its thread both ways, who it is with, and the composer.
+
+* `GET /conversations/{id}` — the page: the thread oldest first (inbound messages and the
+  notifications sent to that person or number, each outbound with its delivery status), the
+  opt-out state, and the composer (free text or a template, with an optional send time).
+  Opening it marks the conversation read.
+* `GET /conversations/{id}/messages?after=<ISO time>` — only the thread items newer than `after`,
+  as an HTML fragment; the live script appends it when an event names this conversation.
+
+A conversation of another service answers 404, as does a victim conversation for a role that may
+not see victim data; every view of a victim conversation is audited.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway import keys
+from gateway.crypto import Vault
+from gateway.db import ContactPoint, Conversation, InboundMessage, Person, Service
+from gateway.domain import Channel, ContactKind
+from gateway.policy import is_opted_out
+from gateway.web.access import audit_view, can_see_victim_data, not_found, parse_id, signed_in
+from gateway.web.compose_form import composer_context
+from gateway.web.conversation_data import get_conversation, is_victim_conversation, load_thread, unknown_sender
+from gateway.web.render import render_page
+
+routes = web.RouteTableDef()
+
+STATUS_LABELS = {
+    "created": "Queued",
+    "sending": "Sending",
+    "pending": "Sending",
+    "sent": "Sent",
+    "delivered": "Delivered",
+    "permanent-failure": "Failed",
+    "temporary-failure": "Failed",
+    "technical-failure": "Failed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTarget:
+    """Where a reply goes: the channel and address of the person's last message (or their phone)."""
+
+    channel: Channel
+    address: str  # never logged or shown in full
+    index: str
+    sender: str | None
+
+    @property
+    def masked(self) -> str:
+        digits = [c for c in self.address if c.isdigit()]
+        return f"number ending {''.join(digits[-4:])}" if self.channel is Channel.SMS else "their email address"
+
+
+async def visible_conversation(
+    db: AsyncSession, request: web.Request, conversation_id: uuid.UUID, *, audit: bool = False
+) -> Conversation:
+    """The conversation if this staff member may see it (404 otherwise); a victim view is audited."""
+    staff = signed_in(request)
+    conversation = await get_conversation(db, staff, conversation_id)
+    if conversation is None:
+        raise not_found()
+    if await is_victim_conversation(db, staff, conversation):
+        if not can_see_victim_data(staff, staff.service):
+            raise not_found()
+        if audit:
+            audit_view(db, request, staff, "victim_conversation", str(conversation.id))
+    return conversation
+
+
+async def reply_target(db: AsyncSession, vault: Vault, conversation: Conversation) -> ReplyTarget | None:
+    """The last inbound message's sender and channel; else the person's phone; else nowhere."""
+    service = await db.get(Service, conversation.service_id)
+    assert service is not None
+    last = await db.get(InboundMessage, conversation.last_inbound_id) if conversation.last_inbound_id else None
+    if last is not None and last.channel in (Channel.SMS.value, Channel.EMAIL.value):
+        channel = Channel(last.channel)
+        address, index = vault.open(last.sender_enc), last.sender_index
+    elif conversation.person_id is not None:
+        phone = await db.scalar(
+            select(ContactPoint)
+            .where(
+                ContactPoint.service_id == conversation.service_id,
+                ContactPoint.person_id == conversation.person_id,
+                ContactPoint.kind == ContactKind.PHONE.value,
+            )
+            .order_by(ContactPoint.created_at.desc())
+        )
+        if phone is None:
+            return None
+        channel, address, index = Channel.SMS, vault.open(phone.value_enc), phone.value_index
+    else:
+        return None
+    sender = service.sms_sender if channel is Channel.SMS else service.email_from
+    return ReplyTarget(channel, address, index, sender)
+
+
+def parse_after(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        raise web.HTTPBadRequest() from None
+
+
+async def conversation_context(request: web.Request, conversation_id: uuid.UUID) -> dict[str, Any]:
+    """Everything the page shows; marks the conversation read and audits a victim view."""
+    staff = signed_in(request)
+    app = request.app
+    vault = app[keys.VAULT]
+    async with app[keys.SESSIONS]() as db:
+        conversation = await visible_conversation(db, request, conversation_id, audit=True)
+        person = await db.get(Person, conversation.person_id) if conversation.person_id else None
+        thread = await load_thread(db, vault, conversation)
+        target = await reply_target(db, vault, conversation)
+        opted_out = target is not None and await is_opted_out(
+            db, staff.service_id, target.channel, target.index, target.sender
+        )
+        people = []
+        if person is None:
+            people = list(
+                (
+                    await db.execute(
+                        select(Person.id, Person.display_name)
+                        .where(Person.service_id == staff.service_id)
+                        .order_by(Person.display_name)
+                        .limit(500)
+                    )
+                ).all()
+            )
+        last = await db.get(InboundMessage, conversation.last_inbound_id) if conversation.last_inbound_id else None
+        if conversation.unread_count:
+            await db.execute(update(Conversation).where(Conversation.id == conversation.id).values(unread_count=0))
+        await db.commit()
+    name = person.display_name if person else unknown_sender(vault, last.sender_enc if last else None)
+    return {
+        "title": name,
+        "conversation": conversation,
+        "person": person,
+        "people": people,
+        "thread": thread,
+        "labels": STATUS_LABELS,
+        "target": target,
+        "opted_out": opted_out,
+        "mine": conversation.assigned_staff_id == staff.user_id,
+    }
+
+
+@routes.get("/conversations/{conversation_id}")
+async def conversation_page(request: web.Request) -> web.StreamResponse:
+    conversation_id = parse_id(request.match_info["conversation_id"])
+    context = await conversation_context(request, conversation_id)
+    context.update(await composer_context(request, context["target"], request.query.get("template")))
+    return render_page(request, "conversation.html", **context)
+
+
+@routes.get("/conversations/{conversation_id}/messages")
+async def conversation_messages(request: web.Request) -> web.StreamResponse:
+    conversation_id = parse_id(request.match_info["conversation_id"])
+    after = parse_after(request.query.get("after"))
+    async with request.app[keys.SESSIONS]() as db:
+        conversation = await visible_conversation(db, request, conversation_id, audit=True)
+        thread = await load_thread(db, request.app[keys.VAULT], conversation, after=after)
+        await db.execute(update(Conversation).where(Conversation.id == conversation.id).values(unread_count=0))
+        await db.commit()
+    return render_page(request, "_thread_items.html", title="Messages", thread=thread, labels=STATUS_LABELS)

@@ -1,0 +1,224 @@
+"""Reading conversations for the staff pages: the inbox list, one conversation, and its thread.
+
+Every query is scoped to the signed-in staff member's service; a conversation of another service
+is simply not found. Victim conversations (the person is a victim participant of a case, in a
+victim-services service) are left out for roles `can_see_victim_data` does not allow.
+
+Phone numbers and message bodies are sealed at rest: they are opened here, only for what a page
+shows (the last four digits of an unknown sender in lists; the whole thread on its own page), and
+searched by blind index of the normalised number, never by pattern matching on sealed columns.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.crypto import Vault
+from gateway.db import Case, CaseParticipant, ContactPoint, Conversation, InboundMessage, Notification, Person
+from gateway.domain import ParticipantRole, ServiceKind
+from gateway.recipients import InvalidRecipient, normalise_phone
+from gateway.web.access import can_see_victim_data
+from gateway.web.context import StaffContext
+
+TABS = ("mine", "unclaimed", "all")
+LIST_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    """One line of the inbox: who, how many unread, when, and whose."""
+
+    id: uuid.UUID
+    name: str
+    known: bool
+    unread: int
+    last_message_at: datetime | None
+    state: str
+    mine: bool
+    victim: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadItem:
+    """One message of a thread, either way. `status` only for outbound messages."""
+
+    id: uuid.UUID
+    direction: str  # "in" | "out"
+    channel: str
+    at: datetime
+    body: str
+    status: str | None
+
+    @property
+    def cursor(self) -> str:
+        return self.at.isoformat()
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite gives naive datetimes back (stored as UTC); PostgreSQL aware ones."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def victim_people(service_id: uuid.UUID) -> Select[Any]:
+    """Ids of people who are victim participants of a case of the service."""
+    return (
+        select(CaseParticipant.person_id)
+        .join(Case, Case.id == CaseParticipant.case_id)
+        .where(Case.service_id == service_id, CaseParticipant.role == ParticipantRole.VICTIM.value)
+    )
+
+
+def hides_victims(staff: StaffContext) -> bool:
+    return staff.service.kind == ServiceKind.VICTIM_SERVICES and not can_see_victim_data(staff, staff.service)
+
+
+def _search(staff: StaffContext, vault: Vault, region: str, text: str) -> Any:
+    """Match by person name, phone (normalised, then blind index) or case reference."""
+    sid = staff.service_id
+    conditions: list[Any] = [
+        Conversation.person_id.in_(
+            select(Person.id).where(Person.service_id == sid, Person.display_name.ilike(f"%{_escape(text)}%", "\\"))
+        ),
+        Conversation.case_id.in_(select(Case.id).where(Case.service_id == sid, Case.external_ref == text)),
+        Conversation.person_id.in_(
+            select(CaseParticipant.person_id)
+            .join(Case, Case.id == CaseParticipant.case_id)
+            .where(Case.service_id == sid, Case.external_ref == text)
+        ),
+    ]
+    try:
+        index = vault.blind_index(normalise_phone(text, region))
+    except InvalidRecipient:
+        index = None
+    if index is not None:
+        conditions.append(Conversation.sender_index == index)
+        conditions.append(
+            Conversation.person_id.in_(
+                select(ContactPoint.person_id).where(ContactPoint.service_id == sid, ContactPoint.value_index == index)
+            )
+        )
+    return or_(*conditions)
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def list_conversations(
+    db: AsyncSession, vault: Vault, staff: StaffContext, *, tab: str, query: str, region: str
+) -> list[InboxRow]:
+    """The inbox rows for a tab and an optional search, newest first."""
+    stmt = (
+        select(Conversation, Person.display_name, InboundMessage.sender_enc)
+        .outerjoin(Person, Person.id == Conversation.person_id)
+        .outerjoin(InboundMessage, InboundMessage.id == Conversation.last_inbound_id)
+        .where(Conversation.service_id == staff.service_id)
+    )
+    if tab == "mine":
+        stmt = stmt.where(Conversation.assigned_staff_id == staff.user_id)
+    elif tab == "unclaimed":
+        stmt = stmt.where(Conversation.state == "unclaimed")
+    if query.strip():
+        stmt = stmt.where(_search(staff, vault, region, query.strip()))
+    victims = set((await db.scalars(victim_people(staff.service_id))).all())
+    if hides_victims(staff) and victims:
+        stmt = stmt.where(or_(Conversation.person_id.is_(None), Conversation.person_id.not_in(victims)))
+    stmt = stmt.order_by(Conversation.last_message_at.desc(), Conversation.id).limit(LIST_LIMIT)
+    rows = []
+    for conversation, name, sender_enc in (await db.execute(stmt)).all():
+        rows.append(
+            InboxRow(
+                id=conversation.id,
+                name=name or unknown_sender(vault, sender_enc),
+                known=name is not None,
+                unread=conversation.unread_count,
+                last_message_at=aware(conversation.last_message_at) if conversation.last_message_at else None,
+                state=conversation.state,
+                mine=conversation.assigned_staff_id == staff.user_id,
+                victim=conversation.person_id in victims,
+            )
+        )
+    return rows
+
+
+def unknown_sender(vault: Vault, sender_enc: str | None) -> str:
+    """ "Unknown sender" and the last four digits at most: lists never show a whole number."""
+    if not sender_enc:
+        return "Unknown sender"
+    digits = [c for c in vault.open(sender_enc) if c.isdigit()]
+    return f"Unknown sender ending {''.join(digits[-4:])}" if len(digits) >= 4 else "Unknown sender"
+
+
+async def is_victim_conversation(db: AsyncSession, staff: StaffContext, conversation: Conversation) -> bool:
+    if conversation.person_id is None or staff.service.kind != ServiceKind.VICTIM_SERVICES:
+        return False
+    found = await db.scalar(victim_people(staff.service_id).where(CaseParticipant.person_id == conversation.person_id))
+    return found is not None
+
+
+async def get_conversation(db: AsyncSession, staff: StaffContext, conversation_id: uuid.UUID) -> Conversation | None:
+    """The conversation if it is of the staff member's service (victim rules are the caller's)."""
+    return await db.scalar(
+        select(Conversation).where(Conversation.id == conversation_id, Conversation.service_id == staff.service_id)
+    )
+
+
+async def address_indexes(db: AsyncSession, conversation: Conversation) -> set[str]:
+    """Blind indexes of the addresses this conversation's messages come from and go to."""
+    found = set(
+        (
+            await db.scalars(
+                select(InboundMessage.sender_index).where(InboundMessage.conversation_id == conversation.id).distinct()
+            )
+        ).all()
+    )
+    if conversation.sender_index:
+        found.add(conversation.sender_index)
+    if conversation.person_id is not None:
+        found |= set(
+            (
+                await db.scalars(
+                    select(ContactPoint.value_index).where(
+                        ContactPoint.service_id == conversation.service_id,
+                        ContactPoint.person_id == conversation.person_id,
+                    )
+                )
+            ).all()
+        )
+    return found
+
+
+async def load_thread(
+    db: AsyncSession, vault: Vault, conversation: Conversation, *, after: datetime | None = None
+) -> list[ThreadItem]:
+    """Inbound messages and notifications of the conversation, oldest first (only newer than `after`)."""
+    inbound = select(InboundMessage).where(
+        InboundMessage.service_id == conversation.service_id, InboundMessage.conversation_id == conversation.id
+    )
+    if after is not None:  # the live script asks for what is new on every event: let the database filter
+        inbound = inbound.where(InboundMessage.received_at > after)
+    owners: list[Any] = []
+    indexes = await address_indexes(db, conversation)
+    if indexes:
+        owners.append(Notification.recipient_index.in_(indexes))
+    if conversation.person_id is not None:
+        owners.append(Notification.person_id == conversation.person_id)
+    items = [
+        ThreadItem(m.id, "in", m.channel, aware(m.received_at), vault.open(m.body_enc), None)
+        for m in (await db.scalars(inbound)).all()
+    ]
+    if owners:
+        outbound = select(Notification).where(Notification.service_id == conversation.service_id, or_(*owners))
+        if after is not None:
+            outbound = outbound.where(Notification.created_at > after)
+        items += [
+            ThreadItem(n.id, "out", n.channel, aware(n.created_at), vault.open(n.body_enc), n.status)
+            for n in (await db.scalars(outbound)).all()
+        ]
+    return sorted(items, key=lambda item: (item.at, item.id))

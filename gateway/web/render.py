@@ -1,0 +1,83 @@
+"""Answering a page: the common layout context (signed-in staff, navigation, CSRF token) and redirects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from gateway import keys
+
+# Messages shown after a redirect, chosen by a short code in the URL (`?done=...`), so nothing a
+# visitor types is ever echoed back as a notice.
+NOTICES = {
+    "signed_out": "You have signed out.",
+    "expired": "Your session ended. Sign in again to carry on.",
+    "password": "Your password has been changed. Other browsers you were signed in on have been signed out.",
+    "created": "The account has been created. They set up two-factor sign-in the first time they sign in.",
+    "unlocked": "The account has been unlocked.",
+    "totp_reset": "Two-factor sign-in has been reset: they set it up again at their next sign-in.",
+    "enrolled": "Two-factor sign-in is set up.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NavItem:
+    label: str
+    href: str
+    current: bool
+
+
+_NAV = (
+    ("Inbox", "/inbox"),
+    ("Cases", "/cases"),
+    ("Broadcasts", "/broadcasts"),
+    ("Templates", "/templates"),
+    ("Sandbox phone", "/sandbox"),
+)
+
+
+def _nav(request: web.Request) -> list[NavItem]:
+    staff = request.get(keys.STAFF)
+    if staff is None:
+        return []
+    items = list(_NAV)
+    if staff.is_admin:
+        items.append(("Admin", "/admin/staff"))
+    path = request.path
+    return [NavItem(label, href, path == href or path.startswith(href + "/")) for label, href in items]
+
+
+def render_page(request: web.Request, page: str, status: int = 200, **context: Any) -> web.Response:
+    """Render a page inside the layout. `title` is required; the rest is the page's own context."""
+    done = request.query.get("done", "")
+    full: dict[str, Any] = {
+        "staff": request.get(keys.STAFF),
+        "csrf_token": request.get(keys.CSRF_TOKEN, ""),
+        "nav": _nav(request),
+        "notice": NOTICES.get(done),
+        "errors": [],
+    }
+    full.update(context)
+    body = request.app[keys.PAGES].render(page, full)
+    return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+
+
+def see_other(location: str) -> web.HTTPSeeOther:
+    """Redirect after a POST (303), so a reload does not send the form again."""
+    return web.HTTPSeeOther(location)
+
+
+def safe_next(value: str | None, default: str = "/inbox") -> str:
+    """A local path to go to after sign-in; anything that could leave the site becomes `default`."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    if value.startswith(("/login", "/logout", "/static/")):
+        return default
+    return value
+
+
+def redirect(location: str) -> web.Response:
+    """A 303 as a response object, for handlers that also set or clear a cookie."""
+    return web.Response(status=303, headers={"Location": location})

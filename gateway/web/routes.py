@@ -1,0 +1,53 @@
+"""Mounts the staff web interface: its resources, page routes and static files.
+
+The middleware (`gateway.web.middleware.web_middleware`) is listed in `create_app`, after the
+API's, so that it sees every page request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway import keys
+from gateway.web import (
+    account,
+    admin_staff,
+    case_export,
+    case_page,
+    compose,
+    conversation,
+    home,
+    inbox,
+    live_socket,
+    login_pages,
+    sandbox_phone,
+    templates_page,
+)
+from gateway.web.pages import PageRenderer
+from gateway.web.passwords import Passwords
+from gateway.web.sessions import SessionStore
+from gateway.web.signin import SignIn
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+async def _web_resources(app: web.Application) -> AsyncIterator[None]:
+    # After `_database` in cleanup_ctx: both need the session factory it opens.
+    app[keys.WEB_SESSIONS] = SessionStore(app[keys.SESSIONS], app[keys.VAULT].session_key, app[keys.SETTINGS])
+    app[keys.SIGNIN] = SignIn(app[keys.SESSIONS], app[keys.PASSWORDS], app[keys.VAULT])
+    yield
+
+
+def setup_web(app: web.Application) -> None:
+    app[keys.PAGES] = PageRenderer()
+    app[keys.PASSWORDS] = Passwords.from_settings(app[keys.SETTINGS])
+    app.cleanup_ctx.append(_web_resources)
+    for module in (login_pages, home, account, templates_page, admin_staff, case_page, case_export, sandbox_phone):
+        app.router.add_routes(module.routes)
+    for chat in (inbox, conversation, compose, live_socket):  # inbox, conversations, live updates
+        app.router.add_routes(chat.routes)
+    live_socket.setup(app)
+    app.router.add_static("/static/", STATIC_DIR, name="static")

@@ -1,0 +1,1 @@
+"""Provider webhooks: Twilio inbound SMS and status callbacks."""

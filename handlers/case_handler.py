@@ -1,0 +1,83 @@
+"""`case_handler`: a message from a known person joins their conversation with the case's officer.
+
+The conversation (one per person in the service) is marked unread, assigned to the officer of the
+case the message is filed under, and pushed live to staff browsers. Then, for that officer:
+
+* an email alert, when `GATEWAY_INBOUND_STAFF_ALERTS` is on and the conversation had nothing
+  unread before (one alert per burst of messages, not one per message). It names the service and
+  links to the conversation; it never contains the message, which may hold victim or client
+  details that do not belong in an officer's mailbox;
+* an out-of-office auto-reply with the officer's `out_of_office` text, at most once a day per
+  sender (see `handlers.replies.reply_once_a_day`).
+
+A person with no open case, or whose case has no officer, still gets their conversation: it is
+filed unclaimed, for a supervisor to pick up. Ends the chain for every identified person.
+"""
+
+from __future__ import annotations
+
+from gateway.db import StaffUser
+from gateway.domain import Channel
+from gateway.errors import ApiError
+from gateway.outbound import normalise_recipient
+from handlers.base import InboundContext, Outcome
+from handlers.conversations import file_message, person_key
+from handlers.replies import queue_notification, reply_once_a_day
+
+ALERT_TEMPLATE = "staff_new_message_alert"
+OUT_OF_OFFICE = "out_of_office"
+CHANNEL_WORDS = {Channel.SMS: "text message", Channel.EMAIL: "email", Channel.LETTER: "letter"}
+
+
+class CaseHandler:
+    name = "case_handler"
+    description = "File the message in the person's conversation with their case's officer; alert, out-of-office"
+
+    async def handle(self, message: InboundContext) -> Outcome:
+        person, case = message.person, message.case
+        if person is None:
+            return Outcome.proceed("no person identified: not a case conversation")
+        staff = message.officers.get(case.id) if case is not None else None  # found by identify
+        conversation = await file_message(
+            message,
+            key=person_key(person.id),
+            person_id=person.id,
+            assigned_staff_id=staff.id if staff is not None else None,
+            reassign=case is not None,
+            case_id=case.id if case is not None else None,
+        )
+        parts = [f"filed in conversation {conversation.id}"]
+        if staff is None:
+            why = "no open case" if case is None else "the case has no active officer"
+            return Outcome.stop(f"{parts[0]}; unclaimed: {why}")
+        parts.append(f"assigned to staff {staff.id}, unread {conversation.unread_count}")
+        if message.settings.inbound_staff_alerts and conversation.unread_count == 1:
+            parts.append(await _alert(message, staff, conversation.id))
+        if staff.out_of_office:
+            sent, already = await reply_once_a_day(message, OUT_OF_OFFICE, staff.out_of_office)
+            if already:
+                parts.append("out of office: already replied today")
+            else:
+                parts.append(f"out of office: replied as notification {sent}" if sent else "out of office: no reply")
+        return Outcome.stop("; ".join(parts))
+
+
+async def _alert(message: InboundContext, staff: StaffUser, conversation_id: object) -> str:
+    try:
+        address = normalise_recipient(Channel.EMAIL, staff.email, message.settings.default_region)
+    except ApiError:
+        return f"alert not sent: staff {staff.id} has no usable email address"
+    sent = await queue_notification(
+        message,
+        channel=Channel.EMAIL,
+        recipient=address,
+        slug=ALERT_TEMPLATE,
+        personalisation={
+            "staff_name": staff.name,
+            "service_name": message.service.name,
+            "channel": CHANNEL_WORDS[message.inbound.channel],
+            "conversation_url": f"{message.settings.base_url}/conversations/{conversation_id}",
+        },
+        sender=message.service.email_from,
+    )
+    return f"staff alerted by notification {sent}" if sent else "alert could not be built"

@@ -1,0 +1,67 @@
+"""`opt_out`: the carrier keywords — STOP, START, HELP and the others — in English and Spanish.
+
+The keyword list and what counts as "one word" are in `gateway.keywords` (one table, also used to
+keep answer choices clear of them). In short: a message that is exactly one word, compared without
+case, accents or punctuation; "can't stop by today" is not a keyword.
+
+* opt-out keywords (STOP, ALTO, ...) write an opt-out for the whole service on the channel the
+  message came in on (see `gateway.consent`), with the inbound message's id in the consent ledger;
+* opt-in keywords (START, UNSTOP, COMENZAR, ...) clear it; YES and SI do so only when the sender is
+  opted out, and are otherwise passed on as an ordinary reply (so "yes" can answer a question);
+* help keywords (HELP, INFO, AYUDA, ...) are answered with the service's contact text.
+
+A keyword ends the chain; the decision goes to the case record. No confirmation is sent for STOP
+or START: on a real number Twilio itself answers those, and a second message would be one more
+than the person asked for. The sandbox behaves the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.consent import record_opt_in, record_opt_out
+from gateway.keywords import Keyword, keyword_of
+from gateway.policy import is_opted_out
+from handlers.base import InboundContext, Outcome
+from handlers.replies import queue_reply
+
+HELP_FALLBACK = "{name}. Reply STOP to stop these messages, START to receive them again."
+
+
+class OptOut:
+    name = "opt_out"
+    description = "Carrier keywords: STOP/START/HELP and the others, single word, English and Spanish"
+
+    async def handle(self, message: InboundContext) -> Outcome:
+        found = keyword_of(message.inbound.body)
+        if found is None:
+            return Outcome.proceed("not a keyword")
+        word, kind = found
+        inbound, service = message.inbound, message.service
+        session, person_id = message.session, message.person.id if message.person else None
+        address = (service.id, inbound.channel, inbound.sender_index)
+        message.facts["keyword"] = word
+        who: dict[str, Any] = {
+            "service_id": service.id,
+            "channel": inbound.channel,
+            "address_index": inbound.sender_index,
+            "source": "keyword",
+            "keyword": word,
+            "person_id": person_id,
+            "inbound_id": inbound.id,
+        }
+        if kind is Keyword.OPT_OUT:
+            changed = await record_opt_out(session, **who)
+            state = "opted out" if changed else "already opted out"
+            return Outcome.stop(f"{word}: {state} of {inbound.channel} messages from this service")
+        if kind is Keyword.OPT_IN_IF_OPTED_OUT and not await is_opted_out(session, *address, None):
+            del message.facts["keyword"]
+            return Outcome.proceed(f"{word}: not opted out, so not a keyword here")
+        if kind in (Keyword.OPT_IN, Keyword.OPT_IN_IF_OPTED_OUT):
+            changed = await record_opt_in(session, **who)
+            state = "opted back in" if changed else "was not opted out"
+            return Outcome.stop(f"{word}: {state} to {inbound.channel} messages from this service")
+        text = service.contact_text or HELP_FALLBACK.format(name=service.name)
+        reply = await queue_reply(message, text)
+        sent = f"contact details sent as notification {reply}" if reply else "contact details could not be sent"
+        return Outcome.stop(f"{word}: {sent}")
