@@ -1,0 +1,218 @@
+"""The inbox and conversation pages over HTTP (SQLite and PostgreSQL): scoping, claim and link,
+opted-out and scheduled sends, and who may open the live websocket."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway import keys
+from gateway.crypto import Vault
+from gateway.db import ContactPoint, Conversation, Notification, OptOut, Service
+from gateway.web.conversation_data import aware
+from tests.factories import ServiceUnderTest, make_service
+from tests.web.chat import add_conversation, add_person, set_sms_sender
+from tests.web.conftest import StaffFactory
+from tests.web.staff import audit_rows, csrf_from, sign_in
+
+PHONE = "+12025550187"
+Client = TestClient  # type: ignore[type-arg]
+MakeClient = Callable[..., Awaitable[Client]]
+
+
+async def signed_in_client(make_client: MakeClient, staff_factory: StaffFactory, service_id: Any) -> tuple[Client, Any]:
+    staff = await staff_factory(service_id)
+    client = await make_client()
+    await sign_in(client, staff)
+    return client, staff
+
+
+async def test_another_services_conversation_is_not_found(
+    make_client: MakeClient,
+    staff_factory: StaffFactory,
+    service: ServiceUnderTest,
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+) -> None:
+    conversation = await add_conversation(sessions, vault, service.id, PHONE, "Running late today")
+    other = await make_service(sessions, vault)
+    mine, _ = await signed_in_client(make_client, staff_factory, service.id)
+    theirs, _ = await signed_in_client(make_client, staff_factory, other.id)
+
+    page = await mine.get(f"/conversations/{conversation.id}")
+    assert page.status == 200
+    text = await page.text()
+    assert "Running late today" in text and "Unknown sender ending 0187" in text and PHONE not in text
+
+    for path in (f"/conversations/{conversation.id}", f"/conversations/{conversation.id}/messages"):
+        assert (await theirs.get(path)).status == 404, path
+    token = await csrf_from(theirs, "/inbox")
+    for action in ("claim", "send", "link"):
+        response = await theirs.post(
+            f"/conversations/{conversation.id}/{action}", data={"csrf_token": token, "message": "hi"}
+        )
+        assert response.status == 404, action
+    assert str(conversation.id) not in await (await theirs.get("/inbox")).text()
+    listed = await (await mine.get("/inbox?tab=unclaimed")).text()
+    assert str(conversation.id) in listed and PHONE not in listed
+
+
+async def test_claim_and_link_an_unknown_sender(
+    make_client: MakeClient,
+    staff_factory: StaffFactory,
+    service: ServiceUnderTest,
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+) -> None:
+    conversation = await add_conversation(sessions, vault, service.id, PHONE, "Who is this?")
+    person_id = await add_person(sessions, vault, service.id, "Casey Client", case_ref="CR-1042")
+    client, staff = await signed_in_client(make_client, staff_factory, service.id)
+    assert str(conversation.id) not in await (await client.get("/inbox?tab=mine")).text()
+
+    refused = await client.post(f"/conversations/{conversation.id}/claim", data={}, allow_redirects=False)
+    assert refused.status == 403  # no CSRF token: nothing happens
+    token = await csrf_from(client, f"/conversations/{conversation.id}")
+    claimed = await client.post(
+        f"/conversations/{conversation.id}/claim", data={"csrf_token": token}, allow_redirects=False
+    )
+    assert claimed.status == 303
+    linked = await client.post(
+        f"/conversations/{conversation.id}/link",
+        data={"csrf_token": token, "person_id": str(person_id)},
+        allow_redirects=False,
+    )
+    assert linked.status == 303
+    async with sessions() as db:
+        row = await db.get(Conversation, conversation.id)
+        assert row is not None
+        assert (row.state, row.assigned_staff_id, row.person_id) == ("claimed", staff.id, person_id)
+        contact = await db.scalar(select(ContactPoint).where(ContactPoint.person_id == person_id))
+        assert contact is not None and contact.value_index == vault.blind_index(PHONE)
+    mine = await (await client.get("/inbox?tab=mine")).text()
+    assert "Casey Client" in mine and str(conversation.id) in mine
+    for query in ("casey", "(202) 555-0187", "CR-1042"):
+        found = await (await client.get("/inbox", params={"q": query})).text()
+        assert str(conversation.id) in found, query
+    assert str(conversation.id) not in await (await client.get("/inbox", params={"q": "nobody"})).text()
+
+
+async def test_send_to_an_opted_out_number_is_refused(
+    make_client: MakeClient,
+    staff_factory: StaffFactory,
+    service: ServiceUnderTest,
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+) -> None:
+    await set_sms_sender(sessions, service.id)
+    conversation = await add_conversation(sessions, vault, service.id, PHONE, "STOP")
+    async with sessions() as db:
+        db.add(OptOut(service_id=service.id, channel="sms", address_index=vault.blind_index(PHONE), source="keyword"))
+        await db.commit()
+    client, _ = await signed_in_client(make_client, staff_factory, service.id)
+    page = await (await client.get(f"/conversations/{conversation.id}")).text()
+    assert "Opted out" in page and 'action="/conversations/' + str(conversation.id) + '/send"' not in page
+    token = await csrf_from(client, "/inbox")
+    response = await client.post(
+        f"/conversations/{conversation.id}/send", data={"csrf_token": token, "message": "Please call me"}
+    )
+    assert response.status == 400
+    assert "opted out" in await response.text()
+    async with sessions() as db:
+        assert (await db.scalars(select(Notification).where(Notification.service_id == service.id))).all() == []
+
+
+async def test_scheduled_send_waits_for_its_time(
+    make_client: MakeClient,
+    staff_factory: StaffFactory,
+    service: ServiceUnderTest,
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+) -> None:
+    await set_sms_sender(sessions, service.id)
+    person_id = await add_person(sessions, vault, service.id, "Sam Scheduled", PHONE)
+    conversation = await add_conversation(sessions, vault, service.id, PHONE, "When is it?", person_id=person_id)
+    client, staff = await signed_in_client(make_client, staff_factory, service.id)
+    when = (datetime.now(UTC) + timedelta(days=2)).replace(second=0, microsecond=0)
+    token = await csrf_from(client, f"/conversations/{conversation.id}")
+    response = await client.post(
+        f"/conversations/{conversation.id}/send",
+        data={"csrf_token": token, "message": "Monday 10:00", "send_at": when.strftime("%Y-%m-%dT%H:%M")},
+        allow_redirects=False,
+    )
+    assert response.status == 303, await response.text()
+    await asyncio.sleep(0.2)  # the in-process delivery job runs, sees it is not due, and leaves it
+    async with sessions() as db:
+        [row] = (await db.scalars(select(Notification).where(Notification.service_id == service.id))).all()
+    assert row.status == "created"
+    assert row.scheduled_for is not None and aware(row.scheduled_for) == when
+    assert row.next_attempt_at is not None and aware(row.next_attempt_at) == when
+    assert (row.created_by_staff_id, row.person_id) == (staff.id, person_id)
+    assert vault.open(row.body_enc) == "Monday 10:00"
+    page = await (await client.get(f"/conversations/{conversation.id}")).text()
+    assert "Monday 10:00" in page and "Queued" in page
+
+
+async def test_websocket_needs_a_session_and_this_sites_origin(
+    make_client: MakeClient,
+    staff_factory: StaffFactory,
+    service: ServiceUnderTest,
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+) -> None:
+    anonymous = await make_client()
+    origin = f"http://{anonymous.host}:{anonymous.port}"
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        await anonymous.ws_connect("/live", headers={"Origin": origin})
+
+    client, _ = await signed_in_client(make_client, staff_factory, service.id)
+    origin = f"http://{client.host}:{client.port}"
+    for bad in ({"Origin": "https://evil.example"}, {}):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect("/live", headers=bad)
+        assert refused.value.status == 403
+
+    other = await make_service(sessions, vault)
+    async with client.ws_connect("/live", headers={"Origin": origin}) as ws:
+        hub = client.app[keys.LIVE]  # type: ignore[index]
+        await asyncio.sleep(0.05)  # let the socket subscribe
+        await hub.publish(other.id, {"type": "status", "notification_id": "theirs", "status": "delivered"})
+        await hub.publish(service.id, {"type": "status", "notification_id": "mine", "status": "delivered"})
+        event = await ws.receive_json(timeout=2)
+    assert event == {"type": "status", "notification_id": "mine", "status": "delivered"}
+
+
+async def test_victim_conversation_only_for_allowed_roles_and_audited(
+    make_client: MakeClient,
+    staff_factory: StaffFactory,
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+) -> None:
+    unit = await make_service(sessions, vault)
+    async with sessions() as db:
+        row = await db.get(Service, unit.id)
+        assert row is not None
+        row.kind = "victim_services"
+        await db.commit()
+    person_id = await add_person(sessions, vault, unit.id, "Vera Victim", PHONE, case_ref="V-9", role="victim")
+    conversation = await add_conversation(sessions, vault, unit.id, PHONE, "Is he out?", person_id=person_id)
+    officer = await make_client()
+    await sign_in(officer, await staff_factory(unit.id, roles=("officer",)))
+    advocate = await make_client()
+    advocate_staff = await staff_factory(unit.id, roles=("victim_advocate",))
+    await sign_in(advocate, advocate_staff)
+
+    assert (await officer.get(f"/conversations/{conversation.id}")).status == 404
+    assert "Vera Victim" not in await (await officer.get("/inbox")).text()
+    assert "Vera Victim" in await (await advocate.get("/inbox")).text()
+    assert (await advocate.get(f"/conversations/{conversation.id}")).status == 200
+    rows = await audit_rows(sessions, unit.id, action="view.victim_conversation")
+    assert [r.target for r in rows] == [str(conversation.id)]
+    assert rows[0].actor == f"staff:{advocate_staff.id}"
