@@ -6,10 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.base import Base, new_id, utcnow
+
+
+def _where(condition: str) -> dict[str, Any]:
+    """A partial index's condition, for both databases."""
+    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
 
 
 class Notification(Base):
@@ -52,13 +57,20 @@ class Notification(Base):
     claimed_at: Mapped[datetime | None] = mapped_column()
     next_attempt_at: Mapped[datetime | None] = mapped_column()
 
+    # Each status change writes an entry in every index the row is in, so the sweeper's indexes hold
+    # only the rows still in flight, and the look-up indexes only rows with a value (migration 0005).
     __table_args__ = (
         Index("ix_notifications_service_created", "service_id", "created_at"),
-        Index("ix_notifications_status_updated", "status", "updated_at"),
-        Index("ix_notifications_status_next_attempt", "status", "next_attempt_at"),
-        Index("ix_notifications_status_claimed", "status", "claimed_at"),
-        Index("ix_notifications_provider_ref", "provider_ref"),
-        Index("ix_notifications_idempotency", "service_id", "idempotency_key", unique=True),
+        Index("ix_notifications_created", "created_at", **_where("status = 'created'")),
+        Index("ix_notifications_sending", "claimed_at", **_where("status = 'sending'")),
+        Index("ix_notifications_provider_ref", "provider_ref", **_where("provider_ref IS NOT NULL")),
+        Index(
+            "ix_notifications_idempotency",
+            "service_id",
+            "idempotency_key",
+            unique=True,
+            **_where("idempotency_key IS NOT NULL"),
+        ),
     )
 
 

@@ -1,4 +1,5 @@
-"""Migration 0002 (delivery columns and sweeper indexes) up and down, on SQLite and PostgreSQL."""
+"""Delivery migrations up and down on SQLite and PostgreSQL: 0002 (delivery columns, sweeper indexes)
+and 0005 (partial indexes); and the migrated schema matches the models."""
 
 from __future__ import annotations
 
@@ -9,15 +10,33 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.db import Base
 from gateway.db.engine import make_engine
 from gateway.db.migrate import MIGRATIONS, alembic_config
 from tests.services import postgres_admin_url, require_services
 
 COLUMNS = {"claimed_at", "next_attempt_at"}
 INDEXES = {"ix_notifications_status_next_attempt", "ix_notifications_status_claimed"}
+FULL_0004 = {
+    "ix_notifications_status_updated",
+    "ix_notifications_status_next_attempt",
+    "ix_notifications_status_claimed",
+    "ix_notifications_provider_ref",
+    "ix_notifications_idempotency",
+    "ix_notifications_service_created",
+}
+PARTIAL_0005 = {
+    "ix_notifications_created",
+    "ix_notifications_sending",
+    "ix_notifications_provider_ref",
+    "ix_notifications_idempotency",
+    "ix_notifications_service_created",
+}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -73,3 +92,29 @@ async def test_0002_upgrades_and_downgrades(scratch_url: str) -> None:
     await asyncio.to_thread(command.upgrade, config, "0002")
     columns, indexes = await _shape(scratch_url)
     assert columns >= COLUMNS and indexes >= INDEXES
+
+
+async def test_0005_swaps_full_indexes_for_partial_ones_and_back(scratch_url: str) -> None:
+    config = alembic_config(scratch_url)
+    await asyncio.to_thread(command.upgrade, config, "0004")
+    assert (await _shape(scratch_url))[1] == FULL_0004
+    await asyncio.to_thread(command.upgrade, config, "0005")
+    assert (await _shape(scratch_url))[1] == PARTIAL_0005
+    await asyncio.to_thread(command.downgrade, config, "0004")
+    assert (await _shape(scratch_url))[1] == FULL_0004
+
+
+async def test_migrated_schema_matches_the_models(scratch_url: str) -> None:
+    """Autogenerate finds nothing to do at head: the models and the migrations describe one schema."""
+    await asyncio.to_thread(command.upgrade, alembic_config(scratch_url), "head")
+    engine = make_engine(scratch_url)
+    try:
+        async with engine.connect() as conn:
+
+            def diff(sync: AsyncConnection) -> list[object]:
+                return list(compare_metadata(MigrationContext.configure(sync), Base.metadata))  # type: ignore[arg-type]
+
+            differences = await conn.run_sync(diff)  # type: ignore[arg-type]
+    finally:
+        await engine.dispose()
+    assert differences == []
