@@ -6,10 +6,14 @@ Two primitives behind one `RateLimiter` interface:
   count)` takes as many of `count` tokens as there are and says how many it took, and the seconds
   until the next one when it took fewer (ask again then). `acquire` is `take` of one token. Used per
   sending number or address by the delivery job (`gateway.policy`: one call per sender for a whole
-  batch) and per API key in the API (`check_api_rate`, Notify's 3,000 requests a minute).
+  batch).
 * a daily counter (`reserve_daily` / `release_daily`): a send is counted before its row is
-  stored and given back if storing fails (`daily_send_slot`, Notify's per-service daily limit).
-  A counter that is missing (a new day, or Redis restarted) is seeded from the database.
+  stored and given back if storing fails. A counter that is missing (a new day, or Redis
+  restarted) is seeded from the database.
+
+`admit` does both for one API send in one call (one Redis round trip): a token from the API key's
+bucket (Notify's 3,000 requests a minute), then a count against the service's daily limit;
+`admit_send` wraps it for the API and gives the count back when nothing is stored.
 
 `RedisRateLimiter` keeps the state in Redis, updated by small Lua scripts so that every web process
 and worker draws from the same bucket; it uses Redis's clock, not the callers'. `LocalRateLimiter`
@@ -26,6 +30,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -42,7 +47,7 @@ from gateway.errors import RateLimited, TooManyRequests
 log = structlog.get_logger()
 Seed = Callable[[], Awaitable[int]]
 
-_BUCKET = """
+_TAKE = """
 local rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -56,8 +61,21 @@ local wait_ms = 0
 if granted < want then wait_ms = math.ceil((1 - tokens) * 1000 / rate) end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
-return {granted, wait_ms}
 """
+_BUCKET = _TAKE + "return {granted, wait_ms}"
+# KEYS[2], when given, is the daily counter (ARGV[4] its limit): counted only when the token was taken.
+# The third value: 1 counted (or not asked), 0 the day's limit is used up, -1 no counter yet (seed it).
+_ADMIT = (
+    _TAKE
+    + """
+if granted < want or #KEYS == 1 then return {granted, wait_ms, 1} end
+local count = redis.call('GET', KEYS[2])
+if not count then return {granted, 0, -1} end
+if tonumber(count) >= tonumber(ARGV[4]) then return {granted, 0, 0} end
+redis.call('INCR', KEYS[2])
+return {granted, 0, 1}
+"""
+)
 
 _DAILY = """
 local count = redis.call('GET', KEYS[1])
@@ -66,6 +84,15 @@ if tonumber(count) >= tonumber(ARGV[1]) then return 0 end
 redis.call('INCR', KEYS[1])
 return 1
 """
+
+
+@dataclass(frozen=True)
+class Daily:
+    """A daily counter to count one against: its key, the day's limit, and how to seed it."""
+
+    key: str
+    limit: int
+    seed: Seed
 
 
 class RateLimiter(Protocol):
@@ -82,6 +109,11 @@ class RateLimiter(Protocol):
 
     async def release_daily(self, key: str) -> None:
         """Give back one reserved by `reserve_daily`."""
+
+    async def admit(self, key: str, rate: float, burst: float, daily: Daily | None) -> tuple[float, bool]:
+        """One token from `key`'s bucket and, if one was taken, one count against `daily`:
+        (0.0, True) when both were taken; (seconds until a token, False) when the bucket is empty;
+        (0.0, False) when the day's limit is used up (the token stays taken)."""
 
 
 def _day_ttl() -> int:
@@ -125,6 +157,12 @@ class LocalRateLimiter:
         if self._daily.get(key, 0) > 0:
             self._daily[key] -= 1
 
+    async def admit(self, key: str, rate: float, burst: float, daily: Daily | None) -> tuple[float, bool]:
+        wait = await self.acquire(key, rate, burst)
+        if wait > 0:
+            return wait, False
+        return 0.0, daily is None or await self.reserve_daily(daily.key, daily.limit, daily.seed)
+
 
 class RedisRateLimiter:
     """Limiter state in Redis under `{prefix}:rl:`, shared by every web process and worker."""
@@ -134,6 +172,7 @@ class RedisRateLimiter:
         self._prefix = f"{prefix}:rl:"
         self._bucket = redis.register_script(_BUCKET)
         self._daily = redis.register_script(_DAILY)
+        self._admit = redis.register_script(_ADMIT)
 
     async def take(self, key: str, rate: float, burst: float, count: int) -> tuple[int, float]:
         try:
@@ -164,13 +203,18 @@ class RedisRateLimiter:
         except (RedisError, OSError) as exc:
             log.warning("rate_limit_unavailable", limit="daily", error=type(exc).__name__)
 
-
-async def check_api_rate(limiter: RateLimiter, key_id: uuid.UUID, key_type: KeyType, per_minute: int) -> None:
-    """One request against the API key's bucket; Notify's 429 RateLimitError when it is empty."""
-    if await limiter.acquire(f"api:{key_id}", per_minute / 60, per_minute) > 0:
-        raise RateLimited(
-            f"Exceeded rate limit for key type {key_type.value.upper()} of {per_minute} requests per 60 seconds"
-        )
+    async def admit(self, key: str, rate: float, burst: float, daily: Daily | None) -> tuple[float, bool]:
+        keys = [self._prefix + key] + ([self._prefix + daily.key] if daily else [])
+        try:
+            granted, wait_ms, counted = await self._admit(keys=keys, args=[rate, burst, 1, daily.limit if daily else 0])
+        except (RedisError, OSError) as exc:
+            log.warning("rate_limit_unavailable", limit="admit", error=type(exc).__name__)
+            return 0.0, True
+        if not int(granted):
+            return int(wait_ms) / 1000, False
+        if int(counted) == -1 and daily is not None:  # no counter for today yet: seed it, then count
+            return 0.0, await self.reserve_daily(daily.key, daily.limit, daily.seed)
+        return 0.0, int(counted) == 1
 
 
 async def sent_today(sessions: async_sessionmaker[AsyncSession], service_id: uuid.UUID) -> int:
@@ -189,25 +233,48 @@ async def sent_today(sessions: async_sessionmaker[AsyncSession], service_id: uui
     return int(count or 0)
 
 
+class Admitted:
+    """An API send let through by `admit_send`; `give_back()` returns its count against the daily limit."""
+
+    def __init__(self, limiter: RateLimiter, daily_key: str | None) -> None:
+        self._limiter, self._daily_key = limiter, daily_key
+
+    async def give_back(self) -> None:
+        """Nothing was stored after all (an idempotent replay, a failure): uncount it, once."""
+        if self._daily_key is not None:
+            key, self._daily_key = self._daily_key, None
+            await self._limiter.release_daily(key)
+
+
 @asynccontextmanager
-async def daily_send_slot(
+async def admit_send(
     limiter: RateLimiter,
     sessions: async_sessionmaker[AsyncSession],
-    service_id: uuid.UUID,
-    limit: int,
+    *,
+    key_id: uuid.UUID,
     key_type: KeyType,
-) -> AsyncIterator[None]:
-    """Count one send against the service's daily limit (Notify's 429 TooManyRequestsError when used
-    up); given back if the body raises, so only stored notifications count. Test keys, as in
-    Notify, neither count nor are limited."""
-    if key_type is KeyType.TEST:
-        yield
-        return
-    key = f"daily:{service_id}:{datetime.now(UTC).date().isoformat()}"
-    if not await limiter.reserve_daily(key, limit, lambda: sent_today(sessions, service_id)):
-        raise TooManyRequests(f"Exceeded send limits ({limit}) for today")
+    per_minute: int,
+    service_id: uuid.UUID,
+    daily_limit: int,
+) -> AsyncIterator[Admitted]:
+    """One API send against the key's rate limit (Notify's 429 RateLimitError) and the service's daily
+    limit (Notify's 429 TooManyRequestsError), checked first, as Notify does, in one limiter call. The
+    daily count is given back if the body raises or calls `give_back()`: only stored notifications
+    count. Test keys, as in Notify, neither count nor are limited daily."""
+    daily = None
+    if key_type is not KeyType.TEST:
+        key = f"daily:{service_id}:{datetime.now(UTC).date().isoformat()}"
+        daily = Daily(key, daily_limit, lambda: sent_today(sessions, service_id))
+    wait, allowed = await limiter.admit(f"api:{key_id}", per_minute / 60, per_minute, daily)
+    if wait > 0:
+        raise RateLimited(
+            f"Exceeded rate limit for key type {key_type.value.upper()} of {per_minute} requests per 60 seconds"
+        )
+    if not allowed:
+        raise TooManyRequests(f"Exceeded send limits ({daily_limit}) for today")
+    admitted = Admitted(limiter, daily.key if daily else None)
     try:
-        yield
+        yield admitted
     except BaseException:
-        await limiter.release_daily(key)
+        await admitted.give_back()
         raise

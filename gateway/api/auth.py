@@ -112,10 +112,10 @@ class Keyring:
     async def authenticate(self, authorization: str | None) -> Caller:
         token = _bearer_token(authorization)
         try:
-            header = jwt.get_unverified_header(token)
-            claims = jwt.decode(token, options={"verify_signature": False})
+            unverified = jwt.decode_complete(token, options={"verify_signature": False})  # one parse
         except jwt.PyJWTError:
             raise AuthFailed("Invalid token: signature, api token is not valid") from None
+        header, claims = unverified["header"], unverified["payload"]
         if header.get("alg") != "HS256":
             raise AuthFailed("Invalid token: algorithm used is not HS256")
         issuer = claims.get("iss")

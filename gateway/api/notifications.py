@@ -19,7 +19,7 @@ from gateway.db import Notification, StaffUser
 from gateway.domain import Channel, KeyType, NotificationStatus
 from gateway.errors import BadRequest, NotFound, ValidationFailed
 from gateway.outbound import Prepared, normalise_recipient, prepare_notification, recipient_index
-from gateway.ratelimit import check_api_rate, daily_send_slot
+from gateway.ratelimit import admit_send
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 FAILED_ALIASES = {
@@ -65,44 +65,51 @@ async def _send(
     app = request.app
     settings, vault = app[keys.SETTINGS], app[keys.VAULT]
     who = caller(request)
-    limiter = app[keys.RATE_LIMITER]
-    per_minute = who.service.rate_limit_per_minute or settings.api_rate_limit_per_minute
-    await check_api_rate(limiter, who.key_id, who.key_type, per_minute)
-    recipient = normalise_recipient(channel, raw_recipient, settings.default_region)
-    if who.key_type is KeyType.TEAM:
-        await _require_team_member(request, who, channel, recipient)
-    idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
-    if idempotency_key is not None:
-        # Printable ASCII only: the key is stored as text, and a header is not always valid UTF-8.
-        if not (1 <= len(idempotency_key) <= 255 and idempotency_key.isascii() and idempotency_key.isprintable()):
-            raise BadRequest(f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters")
-        existing = await _by_idempotency_key(request, who, idempotency_key)
-        if existing is not None:
-            return _replay(request, channel, existing)
-    template = await app[keys.TEMPLATES].get(who.service_id, template_id)
-    prepared = prepare_notification(
-        vault=vault,
-        renderer=app[keys.RENDERER],
-        template=template,
-        channel=channel,
-        recipient=recipient,
-        personalisation=personalisation,
-        service_id=who.service_id,
+    async with admit_send(
+        app[keys.RATE_LIMITER],
+        app[keys.SESSIONS],
+        key_id=who.key_id,
         key_type=who.key_type,
-        api_key_id=who.key_id,
-        reference=reference,
-        idempotency_key=idempotency_key,
-        sender=who.service.sms_sender if channel is Channel.SMS else who.service.email_from,
-    )
-    try:
-        async with daily_send_slot(limiter, app[keys.SESSIONS], who.service_id, who.service.daily_limit, who.key_type):
+        per_minute=who.service.rate_limit_per_minute or settings.api_rate_limit_per_minute,
+        service_id=who.service_id,
+        daily_limit=who.service.daily_limit,
+    ) as admitted:
+        recipient = normalise_recipient(channel, raw_recipient, settings.default_region)
+        if who.key_type is KeyType.TEAM:
+            await _require_team_member(request, who, channel, recipient)
+        idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
+        if idempotency_key is not None:
+            # Printable ASCII only: the key is stored as text, and a header is not always valid UTF-8.
+            if not (1 <= len(idempotency_key) <= 255 and idempotency_key.isascii() and idempotency_key.isprintable()):
+                raise BadRequest(f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters")
+            existing = await _by_idempotency_key(request, who, idempotency_key)
+            if existing is not None:
+                await admitted.give_back()  # a repeat stores nothing, so it does not count
+                return _replay(request, channel, existing)
+        template = await app[keys.TEMPLATES].get(who.service_id, template_id)
+        prepared = prepare_notification(
+            vault=vault,
+            renderer=app[keys.RENDERER],
+            template=template,
+            channel=channel,
+            recipient=recipient,
+            personalisation=personalisation,
+            service_id=who.service_id,
+            key_type=who.key_type,
+            api_key_id=who.key_id,
+            reference=reference,
+            idempotency_key=idempotency_key,
+            sender=who.service.sms_sender if channel is Channel.SMS else who.service.email_from,
+        )
+        try:
             await app[keys.INTAKE].submit(prepared.row)
-    except IntegrityError:
-        # A concurrent request with the same idempotency key won the race: answer with its row.
-        existing = await _by_idempotency_key(request, who, idempotency_key) if idempotency_key else None
-        if existing is None:
-            raise
-        return _replay(request, channel, existing)
+        except IntegrityError:
+            # A concurrent request with the same idempotency key won the race: answer with its row.
+            existing = await _by_idempotency_key(request, who, idempotency_key) if idempotency_key else None
+            if existing is None:
+                raise
+            await admitted.give_back()
+            return _replay(request, channel, existing)
     return json_response(_created_body(request, channel, prepared), status=201)
 
 

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.domain import Channel, NotificationStatus
-from gateway.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from gateway.ratelimit import Daily, LocalRateLimiter, RateLimiter, RedisRateLimiter
 from tests.factories import ServiceUnderTest
 from tests.fakes.twilio_server import FakeTwilio
 from tests.jobs.conftest import Backend, Harness, add_notification, set_service
@@ -56,6 +56,27 @@ async def test_daily_counter_is_seeded_counted_and_given_back(limiters: tuple[Ra
     assert len(seeds) <= 2  # once per process at most, and only for a missing counter
 
 
+async def test_admit_takes_a_token_then_a_daily_count(limiters: tuple[RateLimiter, RateLimiter]) -> None:
+    """One call per API send: the key's bucket first; the day's count only when a token was taken."""
+    one, two = limiters
+    seeds = []
+
+    async def seed() -> int:
+        seeds.append(1)
+        return 1  # one sent earlier today
+
+    daily = Daily("daily:svc:2026-11-22", 3, seed)
+    assert await one.admit("api:key", 1, 3, daily) == (0.0, True)  # seeded at 1, now 2
+    assert await two.admit("api:key", 1, 3, daily) == (0.0, True)  # 3: the limit
+    assert await one.admit("api:key", 1, 3, daily) == (0.0, False)  # token taken, day used up
+    wait, allowed = await two.admit("api:key", 1, 3, daily)  # bucket empty: the day is not asked
+    assert 0 < wait <= 1 and allowed is False
+    await one.release_daily(daily.key)  # a stored send failed: its count comes back
+    assert await two.admit("api:other", 1, 3, daily) == (0.0, True)
+    assert await one.admit("api:other", 1, 3, None) == (0.0, True)  # test keys: no daily count
+    assert len(seeds) <= 2  # once per process at most, and only for a missing counter
+
+
 async def test_unreachable_redis_lets_requests_through() -> None:
     client: Redis = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     limiter = RedisRateLimiter(client, "nowhere")
@@ -65,6 +86,7 @@ async def test_unreachable_redis_lets_requests_through() -> None:
 
     assert await limiter.acquire("api:k", 1, 1) == 0
     assert await limiter.reserve_daily("daily:k", 0, seed) is True
+    assert await limiter.admit("api:k", 1, 1, Daily("daily:k", 0, seed)) == (0.0, True)
     await limiter.release_daily("daily:k")
     await client.aclose()
 
