@@ -7,10 +7,10 @@
 * **Per-sender rate**: Twilio allows each sending number so many messages a second, so every
   worker draws from one token bucket per (channel, sender) (`gateway.ratelimit`, in Redis when
   scaled). SMS uses the service's `sms_per_second`; email uses GATEWAY_EMAIL_PER_SECOND. A bucket
-  holds at most one second's worth, so bursts stay within the provider's limit. A batch takes the
-  tokens for all its messages from one sender in one call; those that got none are deferred (the
-  single-notification job, due when the next tokens are), never failed. Sandbox sends (test keys)
-  and letters are not limited.
+  holds at most one second's worth, so bursts stay within the provider's limit. A batch asks for
+  slots for all its messages from one sender in one call; those whose slot is later wait for it
+  (`rate_slot_at`, the single-notification job due then) and take no second token, never failed.
+  Sandbox sends (test keys) and letters are not limited.
 
 Quiet hours and channel fallback belong here too when they are built.
 """
@@ -83,11 +83,11 @@ def sender_rate(settings: Settings, channel: Channel, sms_per_second: int) -> fl
     return None
 
 
-async def sender_tokens(
+async def sender_slots(
     limiter: RateLimiter, channel: Channel, sender: str, per_second: float | None, count: int
-) -> tuple[int, float]:
-    """Take `count` tokens from the sender's bucket, or as many as there are: (taken, seconds until the
-    next token when fewer were taken). One call for a whole batch of one sender's messages."""
+) -> list[float]:
+    """A send slot for each of `count` messages from `sender`, in seconds from now (0.0: send now), by
+    their place in the sender's whole backlog. One call for a whole batch of one sender's messages."""
     if per_second is None:
-        return count, 0.0
-    return await limiter.take(f"sender:{channel.value}:{sender}", per_second, max(1.0, per_second), count)
+        return [0.0] * count
+    return await limiter.schedule(f"sender:{channel.value}:{sender}", per_second, max(1.0, per_second), count)

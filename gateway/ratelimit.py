@@ -4,9 +4,11 @@ Two primitives behind one `RateLimiter` interface:
 
 * a token bucket (`take`): `rate` tokens a second, at most `burst` saved up. `take(key, rate, burst,
   count)` takes as many of `count` tokens as there are and says how many it took, and the seconds
-  until the next one when it took fewer (ask again then). `acquire` is `take` of one token. Used per
-  sending number or address by the delivery job (`gateway.policy`: one call per sender for a whole
-  batch).
+  until the next one when it took fewer (ask again then). `acquire` is `take` of one token.
+* a schedule (`schedule`): the same bucket allowed to go into debt, for senders. Each of `count`
+  messages gets a slot: now while tokens last, then one every 1/rate seconds after the last slot
+  given out, whichever job asked for it. A message waits for its slot and takes no second token,
+  so a backlog of thousands costs one wake-up per message, in order, at the sender's rate.
 * a daily counter (`reserve_daily` / `release_daily`): a send is counted before its row is
   stored and given back if storing fails. A counter that is missing (a new day, or Redis
   restarted) is seeded from the database.
@@ -63,6 +65,24 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
 """
 _BUCKET = _TAKE + "return {granted, wait_ms}"
+# A bucket that may go into debt: one delay (ms) per message; the key lives until the debt is repaid.
+_SCHEDULE = """
+local rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens, at = tonumber(state[1]), tonumber(state[2])
+if tokens == nil or at == nil then tokens, at = burst, now end
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
+local delays = {}
+for i = 1, want do
+  tokens = tokens - 1
+  if tokens >= 0 then delays[i] = 0 else delays[i] = math.ceil(-tokens * 1000 / rate) end
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 1000)
+return delays
+"""
 # KEYS[2], when given, is the daily counter (ARGV[4] its limit): counted only when the token was taken.
 # The third value: 1 counted (or not asked), 0 the day's limit is used up, -1 no counter yet (seed it).
 _ADMIT = (
@@ -104,6 +124,9 @@ class RateLimiter(Protocol):
     async def acquire(self, key: str, rate: float, burst: float) -> float:
         """Take one token: 0.0 when taken, else seconds until one is available."""
 
+    async def schedule(self, key: str, rate: float, burst: float, count: int) -> list[float]:
+        """A send slot for each of `count` messages: seconds from now (0.0: a token now), in order."""
+
     async def reserve_daily(self, key: str, limit: int, seed: Seed) -> bool:
         """Count one against today's `limit`; False (nothing counted) when it is used up."""
 
@@ -142,6 +165,17 @@ class LocalRateLimiter:
     async def acquire(self, key: str, rate: float, burst: float) -> float:
         return (await self.take(key, rate, burst, 1))[1]
 
+    async def schedule(self, key: str, rate: float, burst: float, count: int) -> list[float]:
+        now = time.monotonic()
+        tokens, at = self._buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - at) * rate)
+        delays = []
+        for _ in range(count):
+            tokens -= 1
+            delays.append(0.0 if tokens >= 0 else -tokens / rate)
+        self._buckets[key] = (tokens, now)
+        return delays
+
     async def reserve_daily(self, key: str, limit: int, seed: Seed) -> bool:
         if key not in self._daily:
             count = await seed()
@@ -173,6 +207,7 @@ class RedisRateLimiter:
         self._bucket = redis.register_script(_BUCKET)
         self._daily = redis.register_script(_DAILY)
         self._admit = redis.register_script(_ADMIT)
+        self._schedule = redis.register_script(_SCHEDULE)
 
     async def take(self, key: str, rate: float, burst: float, count: int) -> tuple[int, float]:
         try:
@@ -184,6 +219,14 @@ class RedisRateLimiter:
 
     async def acquire(self, key: str, rate: float, burst: float) -> float:
         return (await self.take(key, rate, burst, 1))[1]
+
+    async def schedule(self, key: str, rate: float, burst: float, count: int) -> list[float]:
+        try:
+            delays = await self._schedule(keys=[self._prefix + key], args=[rate, burst, count])
+        except (RedisError, OSError) as exc:
+            log.warning("rate_limit_unavailable", limit="schedule", error=type(exc).__name__)
+            return [0.0] * count
+        return [int(ms) / 1000 for ms in delays]
 
     async def reserve_daily(self, key: str, limit: int, seed: Seed) -> bool:
         full = self._prefix + key

@@ -56,6 +56,8 @@ class Notification(Base):
     # delivery (gateway.jobs): when a worker claimed the row (`sending`), and when a retry is due
     claimed_at: Mapped[datetime | None] = mapped_column()
     next_attempt_at: Mapped[datetime | None] = mapped_column()
+    # the send slot this row holds under its sender's rate limit (gateway.jobs.prepare): no second token
+    rate_slot_at: Mapped[datetime | None] = mapped_column()
 
     # Each status change writes an entry in every index the row is in, so the sweeper's indexes hold
     # only the rows still in flight, and the look-up indexes only rows with a value (migration 0005).

@@ -78,7 +78,9 @@ async def claim_many(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uu
             table.c.status == S.CREATED.value,
             table.c.next_attempt_at.is_(None) | (table.c.next_attempt_at <= now),
         )
-        .values(status=S.SENDING.value, attempts=table.c.attempts + 1, claimed_at=now, updated_at=now)
+        .values(
+            status=S.SENDING.value, attempts=table.c.attempts + 1, claimed_at=now, updated_at=now, rate_slot_at=None
+        )
         .returning(table.c.id, table.c.attempts)
     )
     claimed = {nid: int(attempt) for nid, attempt in rows}
@@ -145,8 +147,10 @@ def failure_reason(error: ChannelError, recipient: str) -> str:
 def _change(settings: Settings, sent: Sent) -> tuple[Change, float | None]:
     """The status change a send's outcome calls for, and the retry delay when it is a retry."""
     n, attempt, result = sent.notification, sent.attempt, sent.result
-    if result is None:  # not attempted after all: `created` again, with the attempt it had, due soon
-        back = {"attempts": attempt - 1, "next_attempt_at": utcnow() + timedelta(seconds=GIVE_BACK_SECONDS)}
+    if result is None:  # not attempted after all: `created` again, with the attempt it had, due soon;
+        # it keeps the send slot it was claimed in (no second token)
+        soon = utcnow() + timedelta(seconds=GIVE_BACK_SECONDS)
+        back = {"attempts": attempt - 1, "next_attempt_at": soon, "rate_slot_at": soon}
         detail = "not sent: no free send slot in time"
         return Change(n.id, attempt, S.SENDING, S.CREATED, detail, back), GIVE_BACK_SECONDS
     if isinstance(result, SendResult):

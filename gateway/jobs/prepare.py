@@ -6,9 +6,10 @@ All of it is one session and one transaction, whatever the number of notificatio
    `created` is left alone (jobs are safe to run twice); a retry that is not due yet is deferred.
 2. Policy (`gateway.policy`): ONE query finds the opted-out recipients, who fail at once
    (`permanent-failure`, "recipient opted out"); a row whose sealed text cannot be opened fails as
-   `technical-failure`. Then, per sender, ONE call takes the rate-limit tokens for all of that
-   sender's messages; the rows that got none are deferred (to when their turn comes), never failed.
-   Test keys and letters take no tokens.
+   `technical-failure`. Then, per sender, ONE call gives all of that sender's messages their send
+   slots under its rate limit; a row whose slot is later gets it written down (`rate_slot_at`) and
+   is deferred to it, never failed, and takes no second token when it comes. Test keys and letters
+   are not limited.
 3. ONE conditional UPDATE claims the rest (`created` -> `sending`, attempts + 1): of two jobs that
    race for a row only one gets it back, and only that one sends it.
 
@@ -19,15 +20,16 @@ sweeper enqueues any row that is due and was not picked up.
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import policy
 from gateway.channels import OutboundMessage
@@ -38,6 +40,7 @@ from gateway.domain import Channel, KeyType, NotificationStatus
 from gateway.jobs.outcome import Verdict, announce_refusals, claim_many, refuse
 from gateway.reply_address import make_reply_address
 from gateway.settings import Settings
+from gateway.transitions import NOTIFICATIONS
 from gateway.webhooks.twilio_status import STATUS_PATH
 
 if TYPE_CHECKING:
@@ -131,7 +134,7 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID]) -> Prepared:
                 refusals.append((c.notification, S.PERMANENT_FAILURE, policy.OPTED_OUT_REASON))
             else:
                 allowed.append(c)
-        sendable = await _take_tokens(ctx, allowed, done.verdicts)
+        sendable = await _take_slots(ctx, session, allowed, done.verdicts)
         refused = await refuse(session, refusals)
         attempts = await claim_many(session, [c.notification.id for c in sendable])
         await session.commit()
@@ -150,20 +153,35 @@ def _addressee(n: Notification) -> policy.Addressee:
     return policy.Addressee(n.service_id, Channel(n.channel), n.recipient_index, n.sender)
 
 
-async def _take_tokens(ctx: JobContext, candidates: list[_Candidate], verdicts: list[Verdict]) -> list[_Candidate]:
-    """The candidates that got a token from their sender's bucket (one call per sender); the others are
-    deferred, each to its turn at the sender's rate after the next token, with jitter."""
+async def _take_slots(
+    ctx: JobContext, session: AsyncSession, candidates: list[_Candidate], verdicts: list[Verdict]
+) -> list[_Candidate]:
+    """The candidates that may be sent now: those holding a slot already, and those whose sender gives
+    them one now (one call per sender). The others get their slot by their place in the sender's
+    backlog: written to the row (`rate_slot_at`, due then) and deferred to it, in the caller's
+    transaction. When that comes they take no second token."""
     by_sender: dict[tuple[Channel, str, float], list[_Candidate]] = defaultdict(list)
     sendable = []
     for c in candidates:
-        if c.per_second is None:
+        if c.per_second is None or c.notification.rate_slot_at is not None:
             sendable.append(c)
         else:
             by_sender[(c.message.channel, c.message.sender or "", c.per_second)].append(c)
+    now, slots = utcnow(), []
     for (channel, sender, rate), group in by_sender.items():
-        granted, wait = await policy.sender_tokens(ctx["limiter"], channel, sender, rate, len(group))
-        sendable += group[:granted]
-        for turn, c in enumerate(group[granted:]):
-            defer = wait + turn / rate + random.uniform(0, wait / 2)
-            verdicts.append(Verdict(c.notification.id, "rate limited", defer=defer))
+        delays = await policy.sender_slots(ctx["limiter"], channel, sender, rate, len(group))
+        for c, delay in zip(group, delays, strict=True):
+            if delay <= 0:
+                sendable.append(c)
+            else:
+                slots.append({"b_id": c.notification.id, "b_slot": now + timedelta(seconds=delay)})
+                verdicts.append(Verdict(c.notification.id, "rate limited", defer=delay))
+    if slots:
+        table = NOTIFICATIONS
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.status == S.CREATED.value)
+            .values(rate_slot_at=bindparam("b_slot"), next_attempt_at=bindparam("b_slot")),
+            slots,
+        )
     return sendable

@@ -8,6 +8,7 @@ answers in a known order it sets GATEWAY_DELIVERY_CONCURRENCY=1, so a batch's se
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -19,7 +20,7 @@ from gateway.db.base import padded
 from gateway.domain import Channel, KeyType, NotificationStatus
 from gateway.jobs.context import close_job_context, open_job_context
 from gateway.jobs.delivery import DeliveryBatcher, deliver_batch, deliver_notification
-from gateway.ratelimit import LocalRateLimiter
+from gateway.ratelimit import LocalRateLimiter, RateLimiter
 from gateway.record import verify_chain
 from gateway.settings import Settings
 from tests.factories import ServiceUnderTest
@@ -133,6 +134,51 @@ async def test_a_batch_short_of_rate_limit_tokens_delivers_the_rest_later(
     assert [((n := await harness.get(nid)).status, n.attempts) for nid in ids] == [(S.SENDING, 1)] * 5
     times = sorted(m.received_at for m in fake_twilio[0].messages)
     assert times[-1] - times[0] >= 1.0  # 2 at once, then one every half second
+
+
+class CountingLimiter:
+    """The context's real limiter, counting the send slots asked of it."""
+
+    def __init__(self, real: RateLimiter) -> None:
+        self.real, self.slots_asked = real, 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+    async def schedule(self, key: str, rate: float, burst: float, count: int) -> list[float]:
+        self.slots_asked += count
+        return await self.real.schedule(key, rate, burst, count)
+
+
+async def test_a_senders_backlog_waits_in_line_and_asks_for_one_slot_per_message(
+    harness: Harness,
+    sender_service: ServiceUnderTest,
+    fake_twilio: tuple[FakeTwilio, str],
+) -> None:
+    """Two batches for one sender at 5 a second: the second batch's slots follow the first's, each row
+    holds its slot (`rate_slot_at`) and takes no second one, and they go out in that order."""
+    await set_service(harness.sessions, sender_service.id, sms_per_second=5)
+    limiter = CountingLimiter(harness.ctx["limiter"])
+    harness.ctx["limiter"] = limiter  # type: ignore[typeddict-item]
+    to = numbers(20)
+    ids = [await add_notification(harness, sender_service.id, Channel.SMS, number) for number in to]
+
+    assert await deliver_batch(harness.ctx, *(str(i) for i in ids[:10])) == "rate limited=5 sending=5"
+    assert await deliver_batch(harness.ctx, *(str(i) for i in ids[10:])) == "rate limited=10"
+
+    rows = [await harness.get(nid) for nid in ids[5:]]
+    slots = [n.rate_slot_at for n in rows]
+    assert all(slot is not None and n.next_attempt_at == slot for n, slot in zip(rows, slots, strict=True))
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(slots)]  # type: ignore[operator]
+    assert all(0.1 <= gap <= 0.3 for gap in gaps), gaps  # one every 0.2 s, in line across both batches
+
+    await harness.run()
+
+    assert limiter.slots_asked == 20  # one slot per message: no deferred run asked again
+    arrived = sorted(fake_twilio[0].messages, key=lambda m: m.received_at)
+    assert [m.to for m in arrived[5:]] == to[5:]  # the backlog went out in its order
+    assert arrived[-1].received_at - arrived[0].received_at >= 2.5  # 15 after the first 5, at 5 a second
+    assert [(await harness.get(nid)).rate_slot_at for nid in ids] == [None] * 20  # slots are used at the claim
 
 
 async def test_a_claim_that_gets_no_send_slot_in_time_is_given_back_unsent(
