@@ -25,10 +25,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.db import Notification, NotificationEvent
+from gateway.db.write_lock import write_lock
 
 log = structlog.get_logger()
 
 AfterCommit = Callable[[Sequence[uuid.UUID]], Awaitable[None]]
+_NO_DEFAULT = frozenset(
+    c.name for c in Notification.__table__.columns if c.default is None and c.server_default is None
+)
 
 
 @dataclass
@@ -108,7 +112,7 @@ class IntakeWriter:
         return committed
 
     async def _insert(self, rows: list[dict[str, Any]]) -> None:
-        async with self._engine.begin() as conn:
+        async with write_lock(self._engine), self._engine.begin() as conn:
             await insert_notifications(conn, rows)
 
 
@@ -119,5 +123,9 @@ async def insert_notifications(conn: AsyncConnection, rows: list[dict[str, Any]]
     this inside their own transaction, then enqueue delivery after the commit.
     """
     events = [{"notification_id": r["id"], "status": r["status"], "at": r["created_at"], "detail": None} for r in rows]
+    # Columns without a default that no row sets are left out (NULL): fewer parameters to convert per row.
+    unset = {c for c in rows[0] if c in _NO_DEFAULT and all(r[c] is None for r in rows)}
+    if unset:
+        rows = [{k: v for k, v in r.items() if k not in unset} for r in rows]
     await conn.execute(insert(Notification), rows)
     await conn.execute(insert(NotificationEvent), events)

@@ -13,8 +13,10 @@ webhook that must answer Twilio quickly waits behind one chain, not behind a bac
 Lanes exist on every database (they are per process): the batched handler chain uses its lane to
 gather the messages waiting in this process into one transaction.
 
-Used by the inbound path (webhook and SMTP storage, the handler chain); in embedded mode that is
-one process, which is exactly where SQLite runs.
+Used by every writer that runs often: the API's intake writer, the delivery job's claim and outcome
+transactions, the inbound path (webhook and SMTP storage, the handler chain) and staff sends. In
+embedded mode that is one process, which is exactly where SQLite runs. The lock is not re-entrant:
+nothing that holds it may wait for another of these writers.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.channels import ProviderConfigError, SendResult
 from gateway.db import Notification
 from gateway.db.base import padded, utcnow
+from gateway.db.write_lock import write_lock
 from gateway.domain import NotificationStatus, RecordKind
 from gateway.errors import ChannelError
 from gateway.jobs.receipts import after_status_changes
@@ -168,7 +169,7 @@ def _change(settings: Settings, sent: Sent) -> tuple[Change, float | None]:
 async def record_outcomes(ctx: JobContext, sends: Sequence[Sent]) -> list[Verdict]:
     """Record every send's outcome in one transaction, then case record entries and live pushes/receipts."""
     planned = [(sent, *_change(ctx["settings"], sent)) for sent in sends]
-    async with ctx["sessions"]() as session:
+    async with write_lock(ctx["engine"]), ctx["sessions"]() as session:
         applied = {c.notification_id for c in await transition_each(session, [change for _, change, _ in planned])}
         await session.commit()
     verdicts, after = [], []

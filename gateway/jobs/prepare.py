@@ -36,6 +36,7 @@ from gateway.channels import OutboundMessage
 from gateway.crypto import Vault
 from gateway.db import Notification, Service
 from gateway.db.base import padded, utcnow
+from gateway.db.write_lock import write_lock
 from gateway.domain import Channel, KeyType, NotificationStatus
 from gateway.jobs.outcome import Verdict, announce_refusals, claim_many, refuse
 from gateway.reply_address import make_reply_address
@@ -95,7 +96,7 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID]) -> Prepared:
     settings, vault = ctx["settings"], ctx["vault"]
     done = Prepared()
     refusals: list[tuple[Notification, NotificationStatus, str]] = []
-    async with ctx["sessions"]() as session:
+    async with write_lock(ctx["engine"]), ctx["sessions"]() as session:
         rows = await session.execute(
             select(Notification, Service.sms_per_second, Service.messaging_service_sid, Service.email_reply_domain)
             .join(Service, Service.id == Notification.service_id)
