@@ -49,7 +49,8 @@ from gateway.errors import RateLimited, TooManyRequests
 log = structlog.get_logger()
 Seed = Callable[[], Awaitable[int]]
 
-_TAKE = """
+# Refill the bucket KEYS[1] (ARGV: rate a second, burst, tokens wanted) by Redis's clock ...
+_REFILL = """
 local rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -57,32 +58,36 @@ local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens, at = tonumber(state[1]), tonumber(state[2])
 if tokens == nil or at == nil then tokens, at = burst, now end
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
+"""
+# ... and store it back, to live until it would be full again (any debt repaid).
+_STORE = """
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 1000)
+"""
+_TAKE = (
+    _REFILL
+    + """
 local granted = math.min(want, math.floor(tokens))
 tokens = tokens - granted
 local wait_ms = 0
 if granted < want then wait_ms = math.ceil((1 - tokens) * 1000 / rate) end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
 """
+    + _STORE
+)
 _BUCKET = _TAKE + "return {granted, wait_ms}"
-# A bucket that may go into debt: one delay (ms) per message; the key lives until the debt is repaid.
-_SCHEDULE = """
-local rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens, at = tonumber(state[1]), tonumber(state[2])
-if tokens == nil or at == nil then tokens, at = burst, now end
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
+# A bucket that may go into debt: one delay (ms) per message.
+_SCHEDULE = (
+    _REFILL
+    + """
 local delays = {}
 for i = 1, want do
   tokens = tokens - 1
   if tokens >= 0 then delays[i] = 0 else delays[i] = math.ceil(-tokens * 1000 / rate) end
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 1000)
-return delays
 """
+    + _STORE
+    + "return delays"
+)
 # KEYS[2], when given, is the daily counter (ARGV[4] its limit): counted only when the token was taken.
 # The third value: 1 counted (or not asked), 0 the day's limit is used up, -1 no counter yet (seed it).
 _ADMIT = (
