@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.crypto import Vault
 from gateway.db import ApiKey, AuditEntry, Service
 from gateway.domain import KeyType, ServiceKind
+from gateway.localtime import UnknownZone, zone
 from gateway.recipients import InvalidRecipient, normalise_email, normalise_phone
 
 _KEY_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
@@ -116,6 +117,11 @@ async def update_service(
             if value < 1:
                 raise AdminError(f"{name.replace('_', ' ')} must be at least 1")
             setattr(service, name, value)
+        elif name == "timezone":
+            try:
+                service.timezone = str(zone(value))
+            except UnknownZone as exc:
+                raise AdminError(f"timezone: {exc}") from None
         elif name in ("callback_url", "inbound_callback_url"):
             setattr(service, name, _https_url(name.replace("_", " "), value))
         elif name in ("callback_token", "inbound_callback_token"):

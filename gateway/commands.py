@@ -120,6 +120,7 @@ async def service_update(settings: Settings, args: argparse.Namespace) -> int:
             "contact_text",
             "sms_per_second",
             "daily_limit",
+            "timezone",
             "callback_url",
             "callback_token",
             "inbound_callback_url",

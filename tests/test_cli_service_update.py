@@ -48,6 +48,8 @@ def test_update_sets_senders_and_seals_the_callback_token(home: Path) -> None:  
         "s3cret-token-123",
         "--sms-per-second",
         "30",
+        "--timezone",
+        "America/Denver",
     )
     assert done.returncode == 0, done.stderr
     assert "s3cret" not in done.stdout
@@ -55,6 +57,7 @@ def test_update_sets_senders_and_seals_the_callback_token(home: Path) -> None:  
     assert service.sms_sender == "+12025550199"
     assert service.email_from == "Notices@agency.example"
     assert service.sms_per_second == 30
+    assert service.timezone == "America/Denver"
     assert service.callback_token_enc and "s3cret" not in service.callback_token_enc
     vault = Vault((home / SECRET_FILE).read_text().strip())
     assert vault.open(service.callback_token_enc) == "s3cret-token-123"
@@ -70,6 +73,7 @@ def test_update_sets_senders_and_seals_the_callback_token(home: Path) -> None:  
         ("--callback-token", "short", "at least 10"),
         ("--daily-limit", "0", "at least 1"),
         ("--reply-domain", "no spaces allowed.example", "domain"),
+        ("--timezone", "Mars/Olympus", "timezone: 'Mars/Olympus' is not a time zone name"),
     ],
 )
 def test_update_refuses_bad_values_with_a_clear_line(home: Path, option: str, value: str, message: str) -> None:  # noqa: F811

@@ -38,6 +38,8 @@ class Service(Base):
     daily_limit: Mapped[int] = mapped_column(Integer, default=250_000)
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
     sms_per_second: Mapped[int] = mapped_column(Integer, default=10)
+    # the agency's wall clock for staff pages and scheduled sends (gateway.localtime); stored times are UTC
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
 
 class ApiKey(Base):

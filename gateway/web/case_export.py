@@ -121,6 +121,7 @@ async def case_export(request: web.Request) -> web.StreamResponse:
     context: dict[str, Any] = {
         "case": case,
         "service": staff.service,
+        "tz": staff.service.timezone,
         "entries": entries,
         "report": report,
         "exported_by": staff.name,

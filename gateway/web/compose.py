@@ -7,7 +7,8 @@ status event), then `enqueue_deliveries` after the commit. It records who sent i
 the conversation has a case.
 
 An opted-out recipient is refused here with the reason, before anything is stored (the delivery
-job checks again at send time). A send time (`send_at`, UTC) stores the message with
+job checks again at send time). A send time (`send_at`, on the service's wall clock, stored as UTC)
+stores the message with
 `scheduled_for` and `next_attempt_at`, and its delivery job is deferred until then; the job
 itself also waits for `next_attempt_at`, so an early run cannot send it.
 """
@@ -28,6 +29,7 @@ from gateway.db.write_lock import write_lock
 from gateway.domain import Channel, KeyType, RecordKind
 from gateway.errors import ApiError
 from gateway.jobs.delivery import enqueue_deliveries
+from gateway.localtime import NonexistentTime, from_local
 from gateway.outbound import prepare_notification
 from gateway.policy import is_opted_out
 from gateway.record import append_entry
@@ -46,15 +48,19 @@ class ComposeError(Exception):
     """Something the staff member can fix: shown above the composer, nothing stored."""
 
 
-def parse_send_at(raw: str) -> datetime | None:
-    """`YYYY-MM-DDTHH:MM` from a datetime-local field, read as UTC; blank means now."""
+def parse_send_at(raw: str, zone_name: str) -> datetime | None:
+    """`YYYY-MM-DDTHH:MM` from a datetime-local field, read on the service's wall clock (`zone_name`);
+    returned in UTC. Blank means now."""
     if not raw.strip():
         return None
     try:
-        when = datetime.fromisoformat(raw.strip())
+        wall = datetime.fromisoformat(raw.strip())
     except ValueError:
         raise ComposeError("Enter the send time as a date and time, for example 2030-01-31 09:30.") from None
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    try:
+        when = wall.astimezone(UTC) if wall.tzinfo else from_local(wall, zone_name)
+    except NonexistentTime as exc:
+        raise ComposeError(f"{exc}. Choose another time.") from None
     now = utcnow()
     if when <= now:
         raise ComposeError("The send time must be in the future. Leave it blank to send now.")
@@ -99,7 +105,7 @@ async def send(request: web.Request) -> web.StreamResponse:
                     "Nothing was sent. They can opt back in by replying START."
                 )
             template = await chosen_template(request, target.channel, raw_template)
-            when = parse_send_at(str(form.get("send_at", "") or ""))
+            when = parse_send_at(str(form.get("send_at", "") or ""), staff.service.timezone)
             values = _personalisation(form, target.channel, template is None, staff.service.name)
             prepared = prepare_notification(
                 vault=app[keys.VAULT],

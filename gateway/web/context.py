@@ -36,6 +36,7 @@ class ServiceInfo:
     id: uuid.UUID
     name: str
     kind: ServiceKind
+    timezone: str = "UTC"  # IANA name: pages show times on this wall clock (gateway.localtime)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import keys
+from gateway.localtime import DEFAULT_ZONE
 
 # Messages shown after a redirect, chosen by a short code in the URL (`?done=...`), so nothing a
 # visitor types is ever echoed back as a notice.
@@ -54,6 +55,7 @@ def render_page(request: web.Request, page: str, status: int = 200, **context: A
     done = request.query.get("done", "")
     full: dict[str, Any] = {
         "staff": request.get(keys.STAFF),
+        "tz": staff.service.timezone if (staff := request.get(keys.STAFF)) else DEFAULT_ZONE,
         "csrf_token": request.get(keys.CSRF_TOKEN, ""),
         "nav": _nav(request),
         "notice": NOTICES.get(done),

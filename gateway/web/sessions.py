@@ -136,7 +136,7 @@ class SessionStore:
             name=user.name,
             email=user.email,
             roles=parse_roles(list(user.roles or [])),
-            service=ServiceInfo(service.id, service.name, ServiceKind(service.kind)),
+            service=ServiceInfo(service.id, service.name, ServiceKind(service.kind), service.timezone),
         )
         return Loaded(session, staff)
 

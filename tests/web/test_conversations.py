@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -158,6 +159,48 @@ async def test_scheduled_send_waits_for_its_time(
     assert vault.open(row.body_enc) == "Monday 10:00"
     page = await (await client.get(f"/conversations/{conversation.id}")).text()
     assert "Monday 10:00" in page and "Queued" in page
+
+
+async def test_times_are_shown_and_read_on_the_services_wall_clock(
+    make_client: MakeClient,
+    staff_factory: StaffFactory,
+    service: ServiceUnderTest,
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+) -> None:
+    async with sessions() as db:
+        (await db.get_one(Service, service.id)).timezone = "America/Chicago"
+        await db.commit()
+    await set_sms_sender(sessions, service.id)
+    person_id = await add_person(sessions, vault, service.id, "Casey Central", PHONE)
+    conversation = await add_conversation(sessions, vault, service.id, PHONE, "Is 9 ok?", person_id=person_id)
+    client, _ = await signed_in_client(make_client, staff_factory, service.id)
+    page = await (await client.get(f"/conversations/{conversation.id}")).text()
+    assert "Send later (optional, America/Chicago time)" in page
+    assert " CST</time>" in page or " CDT</time>" in page  # the inbound message's time, on Chicago's clock
+    assert " UTC</time>" not in page
+
+    async def send(send_at: str) -> aiohttp.ClientResponse:
+        token = await csrf_from(client, f"/conversations/{conversation.id}")
+        return await client.post(
+            f"/conversations/{conversation.id}/send",
+            data={"csrf_token": token, "message": "See you at 9", "send_at": send_at},
+            allow_redirects=False,
+        )
+
+    # US clocks go from 02:00 to 03:00 on the second Sunday of March
+    year = datetime.now(UTC).year + 1
+    gap = next(day for day in (datetime(year, 3, d) for d in range(8, 15)) if day.weekday() == 6)
+    skipped = await send(f"{gap:%Y-%m-%d}T02:30")
+    assert skipped.status == 400
+    assert f"{gap:%Y-%m-%d} 02:30 does not exist in America/Chicago" in await skipped.text()
+    day = datetime.now(UTC).date() + timedelta(days=10)
+    assert (await send(f"{day:%Y-%m-%d}T09:00")).status == 303
+    async with sessions() as db:
+        [row] = (await db.scalars(select(Notification).where(Notification.service_id == service.id))).all()
+    nine_in_chicago = datetime(day.year, day.month, day.day, 9, 0, tzinfo=ZoneInfo("America/Chicago"))
+    assert row.scheduled_for is not None and aware(row.scheduled_for) == nine_in_chicago
+    assert aware(row.scheduled_for).hour in (14, 15)  # 09:00 CDT or CST, in UTC
 
 
 async def test_websocket_needs_a_session_and_this_sites_origin(
