@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 S = NotificationStatus
 UNREADABLE_REASON = "stored message cannot be opened"
+# A message runs at its rate slot, give or take a busy queue; one that runs much later than that
+# (after an outage, say) asks for a new slot, so a backlog of old slots does not go out in one burst.
+SLOT_LAPSES_AFTER = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -160,15 +163,16 @@ async def _take_slots(
     """The candidates that may be sent now: those holding a slot already, and those whose sender gives
     them one now (one call per sender). The others get their slot by their place in the sender's
     backlog: written to the row (`rate_slot_at`, due then) and deferred to it, in the caller's
-    transaction. When that comes they take no second token."""
+    transaction. When that comes they take no second token (unless it lapsed: SLOT_LAPSES_AFTER)."""
     by_sender: dict[tuple[Channel, str, float], list[_Candidate]] = defaultdict(list)
     sendable = []
-    for c in candidates:
-        if c.per_second is None or c.notification.rate_slot_at is not None:
-            sendable.append(c)
-        else:
-            by_sender[(c.message.channel, c.message.sender or "", c.per_second)].append(c)
     now, slots = utcnow(), []
+    for c in candidates:
+        slot = c.notification.rate_slot_at
+        if c.per_second is None or (slot is not None and now - slot <= SLOT_LAPSES_AFTER):
+            sendable.append(c)
+        else:  # no slot, or one that lapsed while the gateway was down or far behind: not a burst
+            by_sender[(c.message.channel, c.message.sender or "", c.per_second)].append(c)
     for (channel, sender, rate), group in by_sender.items():
         delays = await policy.sender_slots(ctx["limiter"], channel, sender, rate, len(group))
         for c, delay in zip(group, delays, strict=True):

@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -179,6 +180,24 @@ async def test_a_senders_backlog_waits_in_line_and_asks_for_one_slot_per_message
     assert [m.to for m in arrived[5:]] == to[5:]  # the backlog went out in its order
     assert arrived[-1].received_at - arrived[0].received_at >= 2.5  # 15 after the first 5, at 5 a second
     assert [(await harness.get(nid)).rate_slot_at for nid in ids] == [None] * 20  # slots are used at the claim
+
+
+async def test_a_held_slot_is_used_but_a_lapsed_one_is_asked_for_again(
+    harness: Harness, sender_service: ServiceUnderTest, fake_twilio: tuple[FakeTwilio, str]
+) -> None:
+    """After an outage, rows whose slots passed long ago ask again rather than all go out at once."""
+    await set_service(harness.sessions, sender_service.id, sms_per_second=1)
+    now = datetime.now(UTC)
+    held = [await add_notification(harness, sender_service.id, Channel.SMS, to, rate_slot_at=now) for to in numbers(2)]
+    lapsed = [
+        await add_notification(harness, sender_service.id, Channel.SMS, to, rate_slot_at=now - timedelta(minutes=5))
+        for to in numbers(5)[2:]
+    ]
+
+    assert await deliver_batch(harness.ctx, *(str(i) for i in held)) == "sending=2"  # no tokens asked
+    outcome = await deliver_batch(harness.ctx, *(str(i) for i in lapsed))
+    assert outcome == "rate limited=2 sending=1"  # a second's worth (one), the others wait in line
+    assert [(await harness.get(nid)).status for nid in lapsed].count(S.CREATED) == 2
 
 
 async def test_a_claim_that_gets_no_send_slot_in_time_is_given_back_unsent(
