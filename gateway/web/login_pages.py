@@ -131,13 +131,15 @@ async def _enrol_page(
                 .where(StaffUser.id == session.staff_id)
             )
         ).one()
+    uri = totp.provisioning_uri(secret, row.email, f"{ISSUER} ({row.name})")
     return render_page(
         request,
         "enrol.html",
         status=status,
         title="Set up two-factor sign-in",
         secret=totp.grouped(secret),
-        uri=totp.provisioning_uri(secret, row.email, f"{ISSUER} ({row.name})"),
+        uri=uri,
+        qr=totp.qr_svg(uri),
         errors=[error] if error else [],
     )
 

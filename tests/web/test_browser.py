@@ -1,7 +1,8 @@
 """The staff pages in a real browser (Debian's Chromium through Playwright), on SQLite.
 
-Sign-in with password and code, by mouse and by keyboard alone; a hostile staff name shown as
-text with no script run; the CSP header; and the JavaScript SMS counter against the Python one.
+Sign-in with password and code, by mouse and by keyboard alone; setting up the authenticator from
+the page with its QR code; a hostile staff name shown as text with no script run; the CSP header;
+and the JavaScript SMS counter against the Python one.
 Every test also fails on any console error, which is where CSP violations appear.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pyotp
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import ConsoleMessage, Dialog, Page
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.crypto import Vault
 from gateway.templating import sms_length
+from gateway.web import totp
 from tests.factories import ServiceUnderTest, make_service
 from tests.web.conftest import StaffFactory, screenshot_path
 from tests.web.staff import StaffUnderTest
@@ -128,6 +131,28 @@ async def test_sign_in_by_keyboard_alone(
     assert await page.evaluate("document.activeElement.textContent") == "Skip to main content"
     await page.keyboard.press("Enter")
     assert await page.evaluate("document.activeElement.id") == "main"
+
+
+async def test_setting_up_the_authenticator_shows_a_qr_code_and_the_key(
+    page: Page, watch: Watch, live_server: TestServer, web_service: ServiceUnderTest, browser_staff: StaffFactory
+) -> None:
+    staff = await browser_staff(web_service.id, enrolled=False)
+    await page.goto(url(live_server, "/login"))
+    await page.get_by_label("Email address").fill(staff.email)
+    await page.get_by_label("Password").fill(staff.password)
+    await page.get_by_role("button", name="Continue").click()
+    await page.wait_for_url("**/account/totp/enrol**")
+    qr = page.get_by_role("img", name=totp.QR_LABEL)  # found by its accessible name, as a screen reader would
+    await qr.wait_for()
+    box = await qr.bounding_box()
+    assert box is not None and box["width"] >= 150 and box["width"] == box["height"]
+    secret = (await page.get_by_test_id("totp-secret").inner_text()).replace(" ", "")
+    assert len(secret) == 32  # the text alternative for those who cannot scan
+    await page.screenshot(path=screenshot_path("totp_enrol_qr"), full_page=True)
+    await page.get_by_label("6-digit code").fill(pyotp.TOTP(secret).now())
+    await page.get_by_role("button", name="Finish setting up").click()
+    await page.wait_for_url("**/inbox?done=enrolled")
+    assert await page.get_by_role("img", name=totp.QR_LABEL).count() == 0
 
 
 async def test_a_hostile_staff_name_is_only_text(

@@ -5,17 +5,20 @@ Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 from datetime import timedelta
 from typing import Any
 
 import pyotp
+import segno
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.crypto import Vault, sha256_hex
-from gateway.db import StaffSession, StaffUser
+from gateway.db import Service, StaffSession, StaffUser
 from gateway.db.base import utcnow
 from gateway.web import totp
 from gateway.web.passwords import Passwords
@@ -207,6 +210,91 @@ async def test_first_sign_in_sets_up_the_authenticator(
     assert user.totp_last_step == totp.matching_step(secret, code)
     rows = await audit_rows(sessions, service.id, action="login.totp_enrol")
     assert [r.outcome for r in rows] == ["failure", "ok"]
+
+
+QR_SVG = re.compile(r'data-testid="totp-qr">(<svg .*?</svg>)</p>', re.S)
+QR_PATH = re.compile(r'<path class="qr-modules" stroke="#000" d="([^"]+)"/>')
+PATH_STEP = re.compile(r"([Mm])(-?\d+(?:\.\d+)?) (-?\d+(?:\.\d+)?)|h(\d+)")
+HOSTILE_SERVICE = '<script>alert(1)</script> & "Co"'
+HOSTILE_EMAIL = "o'<svg/onload=alert(1)>@agency.example"
+
+
+def drawn_modules(svg: str) -> set[tuple[int, int]]:
+    """The dark modules (row, column, quiet zone included) that segno's one SVG path draws."""
+    found = QR_PATH.search(svg)
+    assert found, "no QR path in the SVG"
+    path = found.group(1)
+    assert PATH_STEP.sub("", path) == "", f"unexpected path commands in {path[:80]}"
+    x = y = 0.0
+    dark: set[tuple[int, int]] = set()
+    for step in PATH_STEP.finditer(path):
+        move, dx, dy, length = step.groups()
+        if move == "M":
+            x, y = float(dx), float(dy)
+        elif move == "m":
+            x, y = x + float(dx), y + float(dy)
+        else:
+            dark.update((int(y), int(x) + i) for i in range(int(length)))
+            x += int(length)
+    return dark
+
+
+def qr_modules(uri: str, border: int = 4) -> set[tuple[int, int]]:
+    """The dark modules of a full QR code of `uri` with error correction M (what the page should show)."""
+    qr = segno.make_qr(uri, error="m")
+    return {(r + border, c + border) for r, row in enumerate(qr.matrix) for c, bit in enumerate(row) if bit}
+
+
+async def test_the_setup_key_is_also_shown_as_a_qr_code(
+    client: Client, service: ServiceUnderTest, staff_factory: StaffFactory, sessions: Sessions
+) -> None:
+    staff = await staff_factory(service.id, enrolled=False)
+    # Markup in the service name or the email address (both are in the otpauth URI) stays text.
+    async with sessions() as db:
+        await db.execute(update(Service).where(Service.id == service.id).values(name=HOSTILE_SERVICE))
+        await db.execute(update(StaffUser).where(StaffUser.id == staff.id).values(email=HOSTILE_EMAIL))
+        await db.commit()
+    response = await post_password(client, HOSTILE_EMAIL, staff.password)
+    assert response.status == 303 and response.headers["Location"].startswith("/account/totp/enrol")
+
+    page = await client.get("/account/totp/enrol")
+    text = await page.text()
+    assert page.status == 200 and page.headers["Cache-Control"] == "no-store"  # the QR code is the secret
+    assert "<script>alert" not in text and "<svg/onload" not in text and text.count("<svg") == 1
+    found = QR_SVG.search(text)
+    assert found, "no QR code on the enrolment page"
+    svg = found.group(1)
+    assert svg.startswith(f'<svg role="img" aria-label="{totp.QR_LABEL}" ')
+    assert f"<title>{totp.QR_LABEL}</title>" in svg
+    assert "<script" not in svg and " on" not in svg.split(">")[0]  # no script, no event handlers
+
+    # The text alternative is still there, and it is the secret inside the URI the QR code holds.
+    secret = text.split('data-testid="totp-secret"><code>')[1].split("</code>")[0].replace(" ", "")
+    uri = html.unescape(text.split('<p class="uri"><code>')[1].split("</code>")[0])
+    shown = pyotp.parse_uri(uri)
+    assert isinstance(shown, pyotp.TOTP) and shown.secret == secret and shown.digits == totp.DIGITS
+    assert shown.name == HOSTILE_EMAIL and shown.issuer == f"CJ Gateway ({HOSTILE_SERVICE})"
+    drawn = drawn_modules(svg)
+    assert drawn == qr_modules(uri)
+    assert drawn != qr_modules(uri.replace(secret, totp.new_secret()))  # the comparison can tell codes apart
+    assert '<path fill="#fff"' in svg  # a white quiet zone behind the dark modules, whatever the page colour
+
+    # A wrong code shows the same QR code again (the secret is kept until confirmed).
+    token = await csrf_from(client, "/account/totp/enrol")
+    bad = await client.post("/account/totp/enrol", data={"code": "000000", "csrf_token": token})
+    again = QR_SVG.search(await bad.text())
+    assert bad.status == 400 and again and drawn_modules(again.group(1)) == drawn
+
+    # Once the authenticator is set up, the QR code is gone: the enrolment page is no longer reachable.
+    response = await client.post(
+        "/account/totp/enrol", data={"code": pyotp.TOTP(secret).now(), "csrf_token": token}, allow_redirects=False
+    )
+    assert response.status == 303 and response.headers["Location"] == "/inbox?done=enrolled"
+    for path in ("/inbox?done=enrolled", "/account/totp/enrol", "/account"):
+        after = await client.get(path)
+        after_text = await after.text()
+        assert after.status == 200 and "qr-modules" not in after_text and totp.QR_LABEL not in after_text, path
+        assert secret not in after_text.replace(" ", ""), path
 
 
 async def test_old_hashes_are_upgraded_at_sign_in(
