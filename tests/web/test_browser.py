@@ -15,6 +15,7 @@ import pyotp
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import ConsoleMessage, Dialog, Page
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.crypto import Vault
@@ -110,27 +111,38 @@ async def test_a_wrong_password_is_refused(
     assert "/login" in page.url and await page.get_by_label("Email address").input_value() == staff.email
 
 
+async def focus_on(page: Page, element_id: str) -> None:
+    """Wait (up to 5 s) until the element with this id has the keyboard focus; fail naming what has it."""
+    try:
+        await page.wait_for_function(
+            f"document.activeElement && document.activeElement.id === {element_id!r}", timeout=5000
+        )
+    except PlaywrightTimeout:
+        focused = await page.evaluate("document.activeElement && document.activeElement.outerHTML.slice(0, 120)")
+        raise AssertionError(f"focus is not on #{element_id} but on {focused}") from None
+
+
 async def test_sign_in_by_keyboard_alone(
     page: Page, watch: Watch, live_server: TestServer, web_service: ServiceUnderTest, browser_staff: StaffFactory
 ) -> None:
     staff = await browser_staff(web_service.id)
     await page.goto(url(live_server, "/login"))
-    assert await page.evaluate("document.activeElement.id") == "email"  # autofocus
+    await focus_on(page, "email")  # autofocus (applied after the page has loaded: waited for, not raced)
     await page.keyboard.type(staff.email)
     await page.keyboard.press("Tab")
-    assert await page.evaluate("document.activeElement.id") == "password"
+    await focus_on(page, "password")
     await page.keyboard.type(staff.password)
     await page.keyboard.press("Enter")
     await page.wait_for_url("**/login/totp**")
-    assert await page.evaluate("document.activeElement.id") == "code"
+    await focus_on(page, "code")
     await page.keyboard.type(staff.code())
     await page.keyboard.press("Enter")
     await page.wait_for_url("**/inbox")
     # The first Tab stop on a page is the skip link, and it leads to the main content.
     await page.keyboard.press("Tab")
-    assert await page.evaluate("document.activeElement.textContent") == "Skip to main content"
+    await page.wait_for_function("document.activeElement.textContent === 'Skip to main content'", timeout=5000)
     await page.keyboard.press("Enter")
-    assert await page.evaluate("document.activeElement.id") == "main"
+    await focus_on(page, "main")
 
 
 async def test_setting_up_the_authenticator_shows_a_qr_code_and_the_key(
