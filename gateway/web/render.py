@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import keys
+from gateway.domain import Role
 from gateway.localtime import DEFAULT_ZONE
 
 # Messages shown after a redirect, chosen by a short code in the URL (`?done=...`), so nothing a
@@ -46,8 +47,15 @@ def _nav(request: web.Request) -> list[NavItem]:
     items = list(_NAV)
     if staff.is_admin:
         items.append(("Admin", "/admin/staff"))
+    elif staff.has_role(Role.SUPERVISOR):
+        items.append(("Audit log", "/admin/audit"))  # the one admin page supervisors see
     path = request.path
-    return [NavItem(label, href, path == href or path.startswith(href + "/")) for label, href in items]
+
+    def current(href: str) -> bool:
+        area = "/admin" if href.startswith("/admin/") else href  # every /admin/ page is under its nav item
+        return path == href or path.startswith(area + "/")
+
+    return [NavItem(label, href, current(href)) for label, href in items]
 
 
 def render_page(request: web.Request, page: str, status: int = 200, **context: Any) -> web.Response:

@@ -14,6 +14,7 @@ from aiohttp import web
 from gateway import keys
 from gateway.web import (
     account,
+    admin_audit,
     admin_staff,
     case_export,
     case_page,
@@ -47,6 +48,7 @@ def setup_web(app: web.Application) -> None:
     app.cleanup_ctx.append(_web_resources)
     for module in (login_pages, home, account, templates_page, admin_staff, case_page, case_export, sandbox_phone):
         app.router.add_routes(module.routes)
+    app.router.add_routes(admin_audit.routes)
     for chat in (inbox, conversation, compose, live_socket):  # inbox, conversations, live updates
         app.router.add_routes(chat.routes)
     live_socket.setup(app)
