@@ -10,7 +10,7 @@ first of the two.
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_ZONE = "UTC"
@@ -48,6 +48,11 @@ def from_local(wall: datetime, zone_name: str) -> datetime:
     if when.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != wall.replace(tzinfo=None):
         raise NonexistentTime(f"{wall:%Y-%m-%d %H:%M} does not exist in {zone_name}: the clocks change then")
     return when.astimezone(UTC)
+
+
+def day_start(day: date, zone_name: str) -> datetime:
+    """Midnight at the start of `day` on the service's wall clock, in UTC (a date filter's bound)."""
+    return datetime.combine(day, time.min, tzinfo=zone(zone_name)).astimezone(UTC)
 
 
 def local_format(when: datetime | None, zone_name: str, fmt: str) -> str:

@@ -16,7 +16,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway import keys
 from gateway.db import AuditEntry, StaffUser
 from gateway.domain import Role
-from gateway.localtime import zone
+from gateway.localtime import day_start
 from gateway.web import audit
 from gateway.web.access import require_role, signed_in
 from gateway.web.context import StaffContext
@@ -137,11 +137,6 @@ def parse_filter(query: Mapping[str, str], staff_ids: Mapping[uuid.UUID, str]) -
     return AuditFilter(action, actor, since, until, older_than)
 
 
-def _day_start(day: date, zone_name: str) -> datetime:
-    """Midnight at the start of `day` on the service's wall clock, in UTC."""
-    return datetime.combine(day, time.min, tzinfo=zone(zone_name)).astimezone(UTC)
-
-
 async def _entries(db: AsyncSession, staff: StaffContext, where: AuditFilter) -> tuple[list[AuditEntry], bool]:
     """One page of the service's entries, newest first, and whether there are older ones."""
     scope: list[ColumnElement[bool]] = [AuditEntry.service_id == staff.service_id]
@@ -155,9 +150,9 @@ async def _entries(db: AsyncSession, staff: StaffContext, where: AuditFilter) ->
     if where.actor:
         conditions.append(AuditEntry.actor == audit.staff_actor(where.actor))
     if where.since:
-        conditions.append(AuditEntry.at >= _day_start(where.since, staff.service.timezone))
+        conditions.append(AuditEntry.at >= day_start(where.since, staff.service.timezone))
     if where.until:
-        conditions.append(AuditEntry.at < _day_start(where.until + timedelta(days=1), staff.service.timezone))
+        conditions.append(AuditEntry.at < day_start(where.until + timedelta(days=1), staff.service.timezone))
     if where.older_than is not None:
         # Keyset paging as in gateway.api.paging: the anchor row (of this service only) bounds the page.
         anchor = (

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway.crypto import Vault
 from gateway.db import Case, CaseParticipant, ContactPoint, Conversation, Person, RecordEntry, StaffUser
 from gateway.domain import RecordKind
+from gateway.localtime import DEFAULT_ZONE, day_start
 from gateway.record import append_in_session
 
 MAX_ENTRIES = 500
@@ -42,6 +43,7 @@ class TimelineFilter:
     kind: str | None = None
     since: date | None = None
     until: date | None = None
+    timezone: str = DEFAULT_ZONE
 
 
 async def find_case(db: AsyncSession, service_id: uuid.UUID, ref: str) -> Case | None:
@@ -96,10 +98,10 @@ async def timeline(db: AsyncSession, case_id: uuid.UUID, where: TimelineFilter) 
     query = select(RecordEntry).where(RecordEntry.case_id == case_id)
     if where.kind:
         query = query.where(RecordEntry.kind == where.kind)
-    if where.since:
-        query = query.where(RecordEntry.at >= datetime.combine(where.since, time.min, tzinfo=UTC))
+    if where.since:  # whole days on the service's wall clock
+        query = query.where(RecordEntry.at >= day_start(where.since, where.timezone))
     if where.until:
-        query = query.where(RecordEntry.at < datetime.combine(where.until + timedelta(days=1), time.min, tzinfo=UTC))
+        query = query.where(RecordEntry.at < day_start(where.until + timedelta(days=1), where.timezone))
     return list((await db.scalars(query.order_by(RecordEntry.seq.desc()).limit(MAX_ENTRIES))).all())
 
 

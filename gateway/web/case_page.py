@@ -84,7 +84,12 @@ async def case_detail_page(request: web.Request, errors: list[str] | None = None
     staff = signed_in(request)
     query = request.query
     kind = query.get("kind", "")
-    where = TimelineFilter(kind if kind in KINDS else None, _date(query.get("from", "")), _date(query.get("to", "")))
+    where = TimelineFilter(
+        kind if kind in KINDS else None,
+        _date(query.get("from", "")),
+        _date(query.get("to", "")),
+        staff.service.timezone,
+    )
     show_victims = can_see_victim_data(staff, staff.service)
     async with request.app[keys.SESSIONS]() as db:
         case = await load_case(db, staff, request.match_info["ref"])

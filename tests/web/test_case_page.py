@@ -6,13 +6,14 @@ import asyncio
 import csv
 import io
 import shutil
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.crypto import Vault
-from gateway.db import Conversation, RecordEntry
+from gateway.db import Conversation, RecordEntry, Service
 from gateway.domain import RecordKind
 from gateway.record import append_entry, verify_chain
 from tests.factories import ServiceUnderTest, make_service
@@ -171,6 +172,31 @@ async def test_note_is_added_and_timeline_filters_by_kind(
     assert "Called, no answer" in notes_only and "Text message sent" not in notes_only
     future = await (await client.get(f"/cases/{case.ref}", params={"from": "2999-01-01"})).text()
     assert "Called, no answer" not in future and "No record entries match this filter" in future
+
+
+async def test_timeline_dates_are_days_on_the_services_clock(
+    client: Client,
+    service: ServiceUnderTest,
+    staff_factory: StaffFactory,
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+) -> None:
+    async with sessions() as db:
+        (await db.get_one(Service, service.id)).timezone = "America/Chicago"
+        await db.commit()
+    officer = await staff_factory(service.id)
+    case = await make_case(sessions, vault, service.id, assigned=officer.id)
+    await append_entry(sessions, case.case_id, RecordKind.OUTBOUND, "gateway", "Late evening text")
+    async with sessions() as db:  # 03:00 UTC on 2 January is 21:00 on 1 January in Chicago
+        entry = (await db.scalars(select(RecordEntry).where(RecordEntry.case_id == case.case_id))).all()[-1]
+        entry.at = datetime(2026, 1, 2, 3, 0, tzinfo=UTC)
+        await db.commit()
+    await sign_in(client, officer)
+
+    first = await (await client.get(f"/cases/{case.ref}", params={"from": "2026-01-01", "to": "2026-01-01"})).text()
+    second = await (await client.get(f"/cases/{case.ref}", params={"from": "2026-01-02", "to": "2026-01-02"})).text()
+    assert "Late evening text" in first and "2026-01-01 21:00:00" in first and "When (America/Chicago)" in first
+    assert "Late evening text" not in second
 
 
 async def test_csv_export_is_in_order_without_sealed_data_and_recorded(
