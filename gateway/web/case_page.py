@@ -57,10 +57,13 @@ async def load_case(db: AsyncSession, staff: StaffContext, ref: str) -> Case:
     return case
 
 
-def _date(raw: str) -> date | None:
+def _date(raw: str, label: str, problems: list[str]) -> date | None:
+    """A date filter; a value that is not a date adds a problem (shown, with a 400) and filters nothing."""
+    raw = raw.strip()
     try:
         return date.fromisoformat(raw) if raw else None
     except ValueError:
+        problems.append(f"The {label} date must be a date such as 2026-01-31.")
         return None
 
 
@@ -84,10 +87,11 @@ async def case_detail_page(request: web.Request, errors: list[str] | None = None
     staff = signed_in(request)
     query = request.query
     kind = query.get("kind", "")
+    errors = list(errors or [])
     where = TimelineFilter(
         kind if kind in KINDS else None,
-        _date(query.get("from", "")),
-        _date(query.get("to", "")),
+        _date(query.get("from", ""), "from", errors),
+        _date(query.get("to", ""), "to", errors),
         staff.service.timezone,
     )
     show_victims = can_see_victim_data(staff, staff.service)

@@ -197,6 +197,10 @@ async def test_timeline_dates_are_days_on_the_services_clock(
     second = await (await client.get(f"/cases/{case.ref}", params={"from": "2026-01-02", "to": "2026-01-02"})).text()
     assert "Late evening text" in first and "2026-01-01 21:00:00" in first and "When (America/Chicago)" in first
     assert "Late evening text" not in second
+    bad = await client.get(f"/cases/{case.ref}", params={"from": "1 Jan", "to": "2026-13-40"})
+    assert bad.status == 400
+    page = await bad.text()
+    assert "The from date must be a date such as 2026-01-31." in page and "The to date must be" in page
 
 
 async def test_csv_export_is_in_order_without_sealed_data_and_recorded(
