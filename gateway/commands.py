@@ -198,7 +198,7 @@ Gateway demo data is ready.
 Staff sign-in: {settings.base_url}/login
   Email:       {login.email}
   Password:    {login.password}
-  (The first sign-in shows a key to add to your authenticator app; later sign-ins ask for its code.)
+  (The first sign-in shows a QR code to scan with your authenticator app; later sign-ins ask for its code.)
   Then open {settings.base_url}/sandbox?person={login.person_id} to reply as Jordan Rivera
   (case CASE-1001), and see the reply arrive in the inbox and on {settings.base_url}/cases/CASE-1001.
 
