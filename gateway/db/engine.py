@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from gateway.db.sqlite_adapter import one_hop_dbapi
 from gateway.settings import Settings
 
 
@@ -21,9 +22,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create an async engine; SQLite gets WAL, a busy timeout and foreign keys."""
+    """Create an async engine; SQLite gets WAL, a busy timeout, foreign keys and one thread hand-off per
+    statement (`gateway.db.sqlite_adapter`)."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, **kwargs)
+        engine = create_async_engine(url, module=one_hop_dbapi(), **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_size", 10)
