@@ -26,8 +26,13 @@ def unique_phone() -> str:
 
 
 async def set_service_kind(sessions: async_sessionmaker[AsyncSession], service_id: uuid.UUID, kind: str) -> None:
+    await set_service(sessions, service_id, kind=kind)
+
+
+async def set_service(sessions: async_sessionmaker[AsyncSession], service_id: uuid.UUID, **values: object) -> None:
+    """Change the service's settings (kind, timezone, ...) as `gateway service update` would."""
     async with sessions() as db:
-        await db.execute(update(Service).where(Service.id == service_id).values(kind=kind))
+        await db.execute(update(Service).where(Service.id == service_id).values(**values))
         await db.commit()
 
 

@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.crypto import Vault
-from gateway.db import Conversation, RecordEntry, Service
+from gateway.db import Conversation, RecordEntry
 from gateway.domain import RecordKind
 from gateway.record import append_entry, verify_chain
 from tests.factories import ServiceUnderTest, make_service
-from tests.web.cases import add_participant, make_case, set_service_kind
+from tests.web.cases import add_participant, make_case, set_service, set_service_kind
 from tests.web.conftest import StaffFactory
 from tests.web.staff import audit_rows, csrf_from, sign_in
 
@@ -181,9 +181,7 @@ async def test_timeline_dates_are_days_on_the_services_clock(
     sessions: async_sessionmaker[AsyncSession],
     vault: Vault,
 ) -> None:
-    async with sessions() as db:
-        (await db.get_one(Service, service.id)).timezone = "America/Chicago"
-        await db.commit()
+    await set_service(sessions, service.id, timezone="America/Chicago")
     officer = await staff_factory(service.id)
     case = await make_case(sessions, vault, service.id, assigned=officer.id)
     await append_entry(sessions, case.case_id, RecordKind.OUTBOUND, "gateway", "Late evening text")

@@ -20,6 +20,7 @@ from gateway.crypto import Vault
 from gateway.db import ContactPoint, Conversation, Notification, OptOut, Service
 from gateway.web.conversation_data import aware
 from tests.factories import ServiceUnderTest, make_service
+from tests.web.cases import set_service
 from tests.web.chat import add_conversation, add_person, set_sms_sender
 from tests.web.conftest import StaffFactory
 from tests.web.staff import audit_rows, csrf_from, sign_in
@@ -168,9 +169,7 @@ async def test_times_are_shown_and_read_on_the_services_wall_clock(
     sessions: async_sessionmaker[AsyncSession],
     vault: Vault,
 ) -> None:
-    async with sessions() as db:
-        (await db.get_one(Service, service.id)).timezone = "America/Chicago"
-        await db.commit()
+    await set_service(sessions, service.id, timezone="America/Chicago")
     await set_sms_sender(sessions, service.id)
     person_id = await add_person(sessions, vault, service.id, "Casey Central", PHONE)
     conversation = await add_conversation(sessions, vault, service.id, PHONE, "Is 9 ok?", person_id=person_id)
