@@ -110,6 +110,17 @@ class Settings(BaseSettings):
             raise ValueError("uvloop is not installed (pip install 'cj-gateway[speed]'), or use auto")
         return value
 
+    @field_validator("templates_dir")
+    @classmethod
+    def _check_templates_dir(cls, value: Path) -> Path:
+        # message templates (sms/, email/, letter/) and staff pages (pages/) are read from here
+        if not (value / "pages").is_dir():
+            raise ValueError(
+                f"{value} is not the gateway's templates folder (no pages/ in it); point it at the"
+                " templates/ folder of the source (the container image uses /app/templates)"
+            )
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:

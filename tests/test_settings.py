@@ -52,6 +52,7 @@ ONE_BAD_VALUE = [
     ("GATEWAY_SMTP_TLS", "ssl", "'starttls', 'tls' or 'none'"),
     ("GATEWAY_LOG_LEVEL", "loud", "'debug', 'info', 'warning' or 'error'"),
     ("GATEWAY_DEFAULT_REGION", "USA", "at most 2 characters"),
+    ("GATEWAY_TEMPLATES_DIR", "/usr/lib", "is not the gateway's templates folder (no pages/ in it)"),
 ]
 
 

@@ -16,8 +16,6 @@ import jinja2
 
 from gateway.localtime import DEFAULT_ZONE, local_format
 
-PAGES_DIR = Path(__file__).resolve().parents[2] / "templates" / "pages"
-
 
 @jinja2.pass_context
 def _local(context: jinja2.runtime.Context, when: datetime | None, fmt: str = "%d %b %Y %H:%M %Z") -> str:
@@ -28,7 +26,7 @@ def _local(context: jinja2.runtime.Context, when: datetime | None, fmt: str = "%
 class PageRenderer:
     """Renders one page template with a context."""
 
-    def __init__(self, directory: Path = PAGES_DIR) -> None:
+    def __init__(self, directory: Path) -> None:
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(directory),
             autoescape=True,

@@ -43,7 +43,9 @@ async def _web_resources(app: web.Application) -> AsyncIterator[None]:
 
 
 def setup_web(app: web.Application) -> None:
-    app[keys.PAGES] = PageRenderer()
+    # Staff pages live beside the message templates (GATEWAY_TEMPLATES_DIR), so an installed gateway
+    # (the container image: pip install ., not an editable checkout) finds them too.
+    app[keys.PAGES] = PageRenderer(app[keys.SETTINGS].templates_dir / "pages")
     app[keys.PASSWORDS] = Passwords.from_settings(app[keys.SETTINGS])
     app.cleanup_ctx.append(_web_resources)
     for module in (login_pages, home, account, templates_page, admin_staff, case_page, case_export, sandbox_phone):
