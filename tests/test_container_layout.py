@@ -60,6 +60,8 @@ def test_an_installed_gateway_serves_its_pages_from_the_templates_dir(tmp_path: 
                 assert time.monotonic() < deadline, "gateway serve did not answer"
                 time.sleep(0.3)
         assert "Sign in" in page
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/live.js", timeout=5) as response:
+            assert response.status == 200 and b"WebSocket" in response.read()  # packaged with the code
         installed = subprocess.run(
             [sys.executable, "-c", "import gateway; print(gateway.__file__)"],
             capture_output=True,
