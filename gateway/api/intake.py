@@ -1,9 +1,9 @@
 """Group commit for accepted notifications.
 
 Each API request validates and renders on its own, then hands its row to the `IntakeWriter` and
-waits. One writer task takes whatever rows are waiting (up to `max_batch`), inserts them with one
-Core `INSERT ... VALUES` per table in one transaction, and only then answers every waiting
-request. A 201 therefore always means "committed", yet the database sees one transaction per
+waits (`gateway.db.group_commit`). One writer task takes whatever rows are waiting (up to
+`max_batch`), inserts them with one Core `INSERT ... VALUES` per table in one transaction, and only
+then answers every waiting request. A 201 therefore always means "committed", yet the database sees one transaction per
 batch instead of one per request (STACK.md measures ~1 ms of CPU per single-row transaction).
 
 A batch that fails (say, a duplicate idempotency key) is retried row by row, so one bad row
@@ -12,11 +12,8 @@ fails only its own request.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -25,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.db import Notification, NotificationEvent
+from gateway.db.group_commit import GroupWriter, Pending
 from gateway.db.write_lock import write_lock
 
 log = structlog.get_logger()
@@ -35,69 +33,32 @@ _NO_DEFAULT = frozenset(
 )
 
 
-@dataclass
-class _Pending:
-    row: dict[str, Any]
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-
-
-class IntakeWriter:
+class IntakeWriter(GroupWriter[dict[str, Any], None]):
     """Commits notification rows in groups; `submit` returns once its row is durable."""
 
     def __init__(self, engine: AsyncEngine, *, max_batch: int = 500, after_commit: AfterCommit | None = None):
+        super().__init__("intake-writer", max_batch)
         self._engine = engine
-        self._max_batch = max_batch
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
         self.after_commit = after_commit
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="intake-writer")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            # Let queued rows commit before shutting down: nothing accepted is lost.
-            await self._queue.join()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def submit(self, row: dict[str, Any]) -> None:
         """Queue a notification row (all columns given) and wait until it is committed."""
-        if self._task is None:
-            raise RuntimeError("intake writer is not running")
-        pending = _Pending(row)
-        self._queue.put_nowait(pending)
-        await pending.done
+        await self.write(row)
 
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+    async def commit_group(self, group: list[Pending[dict[str, Any], None]]) -> None:
+        committed = await self._commit(group)
+        if committed and self.after_commit is not None:
             try:
-                committed = await self._commit(batch)
-            except Exception as exc:  # keep the writer alive; every waiter learns what happened
-                log.exception("intake_batch_failed", size=len(batch))
-                committed = []
-                for pending in batch:
-                    if not pending.done.done():
-                        pending.done.set_exception(exc)
-            if committed and self.after_commit is not None:
-                try:
-                    await self.after_commit([p.row["id"] for p in committed])
-                except Exception:  # the sweeper re-enqueues rows left in `created`
-                    log.exception("intake_after_commit_failed", size=len(committed))
-            for pending in committed:
-                if not pending.done.done():
-                    pending.done.set_result(None)
-            for _ in batch:
-                self._queue.task_done()
+                await self.after_commit([p.item["id"] for p in committed])
+            except Exception:  # the sweeper re-enqueues rows left in `created`
+                log.exception("intake_after_commit_failed", size=len(committed))
+        for pending in committed:
+            if not pending.done.done():
+                pending.done.set_result(None)
 
-    async def _commit(self, batch: list[_Pending]) -> list[_Pending]:
+    async def _commit(self, batch: list[Pending[dict[str, Any], None]]) -> list[Pending[dict[str, Any], None]]:
         try:
-            await self._insert([p.row for p in batch])
+            await self._insert([p.item for p in batch])
             return batch
         except IntegrityError:
             if len(batch) == 1:
@@ -105,7 +66,7 @@ class IntakeWriter:
         committed = []
         for pending in batch:
             try:
-                await self._insert([pending.row])
+                await self._insert([pending.item])
                 committed.append(pending)
             except IntegrityError as exc:
                 pending.done.set_exception(exc)

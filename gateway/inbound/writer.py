@@ -1,10 +1,10 @@
 """Group commit for webhook storage: many inbound messages, one transaction, before any is answered.
 
-Each Twilio webhook hands its row to the `InboundWriter` and waits. One writer task takes every
-row waiting (up to `max_batch`), inserts them with one multi-row `INSERT ... ON CONFLICT DO
-NOTHING RETURNING id` in one transaction, finds the ids of the ones already stored (a Twilio
-retry, or the same MessageSid twice in the batch), and only then answers every waiting request
-with (id, created now?). So a 200 still means "committed", while the database sees one
+Each Twilio webhook hands its row to the `InboundWriter` and waits (`gateway.db.group_commit`).
+One writer task takes every row waiting (up to `max_batch`), inserts them with one multi-row
+`INSERT ... ON CONFLICT DO NOTHING RETURNING id` in one transaction, finds the ids of the ones
+already stored (a Twilio retry, or the same MessageSid twice in the batch), and only then answers
+every waiting request with (id, created now?). So a 200 still means "committed", while the database sees one
 transaction per batch instead of one per webhook, the same way `gateway.api.intake` takes API
 sends.
 
@@ -14,10 +14,7 @@ request (which answers 500, and Twilio tries again).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import structlog
@@ -27,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.crypto import Vault
 from gateway.db import InboundMessage
+from gateway.db.group_commit import GroupWriter, Pending
 from gateway.db.write_lock import write_lock
 from gateway.inbound.store import Arrival, inbound_row, store_inbound
 
@@ -34,70 +32,42 @@ log = structlog.get_logger()
 TABLE = cast(Table, InboundMessage.__table__)  # Core, not ORM: no per-row ORM bookkeeping
 
 
-@dataclass
-class _Pending:
-    arrival: Arrival
-    row: dict[str, Any]
-    done: asyncio.Future[tuple[uuid.UUID, bool]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+Result = tuple[uuid.UUID, bool]  # (row id, created now?)
+Item = tuple[Arrival, dict[str, Any]]  # the webhook's arrival and the row it becomes
 
 
-class InboundWriter:
+class InboundWriter(GroupWriter[Item, Result]):
     """Commits inbound rows in groups; `submit` returns once its row is durable."""
 
     def __init__(self, engine: AsyncEngine, vault: Vault, *, max_batch: int = 200) -> None:
+        super().__init__("inbound-writer", max_batch)
         self._engine = engine
         self._vault = vault
-        self._max_batch = max_batch
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="inbound-writer")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await self._queue.join()  # what was accepted is committed before shutdown
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def submit(self, arrival: Arrival) -> tuple[uuid.UUID, bool]:
+    async def submit(self, arrival: Arrival) -> Result:
         """Store the message unless its provider id is stored already: (row id, created now?)."""
-        if self._task is None:
-            raise RuntimeError("inbound writer is not running")
-        pending = _Pending(arrival, inbound_row(self._vault, arrival))
-        self._queue.put_nowait(pending)
-        return await pending.done
+        return await self.write((arrival, inbound_row(self._vault, arrival)))
 
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                results = await self._commit([p.row for p in batch])
-                for pending in batch:
-                    pending.done.set_result(results[pending.row["id"]])
-            except Exception as exc:
-                log.warning("inbound_writer.batch_failed", size=len(batch), error=type(exc).__name__)
-                await self._one_by_one(batch)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+    async def commit_group(self, group: list[Pending[Item, Result]]) -> None:
+        try:
+            results = await self._commit([p.item[1] for p in group])
+        except Exception as exc:
+            log.warning("inbound_writer.batch_failed", size=len(group), error=type(exc).__name__)
+            await self._one_by_one(group)
+            return
+        for pending in group:
+            pending.done.set_result(results[pending.item[1]["id"]])
 
-    async def _one_by_one(self, batch: list[_Pending]) -> None:
-        for pending in batch:
+    async def _one_by_one(self, group: list[Pending[Item, Result]]) -> None:
+        for pending in group:
             if pending.done.done():
                 continue
             try:
-                pending.done.set_result(await store_inbound(self._engine, self._vault, pending.arrival))
+                pending.done.set_result(await store_inbound(self._engine, self._vault, pending.item[0]))
             except Exception as exc:
                 pending.done.set_exception(exc)
 
-    async def _commit(self, rows: list[dict[str, Any]]) -> dict[uuid.UUID, tuple[uuid.UUID, bool]]:
+    async def _commit(self, rows: list[dict[str, Any]]) -> dict[uuid.UUID, Result]:
         insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
         statement = (
             insert(TABLE).on_conflict_do_nothing(index_elements=["channel", "provider_id"]).returning(TABLE.c.id)
