@@ -82,14 +82,7 @@ def audit_view(db: AsyncSession, request: web.Request, staff: StaffContext, what
 
     Every page or API that shows victim data calls this, and commits it with the request.
     """
-    audit.record(
-        db,
-        action=f"view.{what}",
-        actor=staff.actor,
-        service_id=staff.service_id,
-        source_ip=audit.source_ip(request),
-        target=target,
-    )
+    audit.by_staff(db, request, staff, f"view.{what}", target=target)
 
 
 def open_victim_data(db: AsyncSession, request: web.Request, staff: StaffContext, what: str, target: str) -> None:

@@ -245,14 +245,7 @@ async def audit_log(request: web.Request) -> web.StreamResponse:
             rows = _rows(entries, names)
             if more:
                 older_link = "/admin/audit?" + urlencode(where.params(older_than=entries[-1].id))
-            audit.record(
-                db,
-                action="audit.view",
-                actor=staff.actor,
-                service_id=staff.service_id,
-                source_ip=audit.source_ip(request),
-                detail=where.detail() or None,
-            )
+            audit.by_staff(db, request, staff, "audit.view", detail=where.detail() or None)
             await db.commit()
     form = {key: request.query.get(key, "").strip()[:64] for key in ("action", "actor", "from", "to")}
     return render_page(

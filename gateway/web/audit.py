@@ -8,12 +8,15 @@ against one address can be counted) and never the address itself.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db import AuditEntry
+
+if TYPE_CHECKING:
+    from gateway.web.context import StaffContext
 
 ANONYMOUS = "anonymous"
 
@@ -25,6 +28,29 @@ def staff_actor(user_id: uuid.UUID) -> str:
 def source_ip(request: web.Request) -> str | None:
     """The peer address (a proxy in front should be trusted only once configured to be)."""
     return request.remote
+
+
+def by_staff(
+    db: AsyncSession,
+    request: web.Request,
+    staff: StaffContext,
+    action: str,
+    *,
+    outcome: str = "ok",
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """`record` for what a signed-in staff member did in this request: actor, service and address."""
+    record(
+        db,
+        action=action,
+        actor=staff.actor,
+        service_id=staff.service_id,
+        source_ip=source_ip(request),
+        outcome=outcome,
+        target=target,
+        detail=detail,
+    )
 
 
 def record(

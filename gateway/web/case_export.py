@@ -93,15 +93,7 @@ async def case_export(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.SESSIONS]() as db:
         case = await load_case(db, staff, request.match_info["ref"])
         names = {f"staff:{u.id}": u.name for u in await case_handlers(db, staff.service_id)}
-        audit.record(
-            db,
-            action="export.case_record",
-            actor=staff.actor,
-            service_id=staff.service_id,
-            source_ip=audit.source_ip(request),
-            target=str(case.id),
-            detail={"format": fmt},
-        )
+        audit.by_staff(db, request, staff, "export.case_record", target=str(case.id), detail={"format": fmt})
         await db.commit()
     exported = await append_entry(
         request.app[keys.SESSIONS],

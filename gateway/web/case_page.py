@@ -145,12 +145,11 @@ async def case_transfer(request: web.Request) -> web.StreamResponse:
         )
     seq, moved = await transfer(request.app[keys.SESSIONS], case, target, staff.actor)
     async with request.app[keys.SESSIONS]() as db:
-        audit.record(
+        audit.by_staff(
             db,
-            action="case.transfer",
-            actor=staff.actor,
-            service_id=staff.service_id,
-            source_ip=audit.source_ip(request),
+            request,
+            staff,
+            "case.transfer",
             target=str(case.id),
             detail={"to_staff_id": str(target.id), "seq": seq, "conversations": moved},
         )

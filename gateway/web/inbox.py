@@ -88,12 +88,11 @@ async def claim(request: web.Request) -> web.StreamResponse:
             .where(Conversation.id == conversation_id, Conversation.state == "unclaimed")
             .values(assigned_staff_id=staff.user_id, state="claimed")
         )
-        audit.record(
+        audit.by_staff(
             db,
-            action="conversation.claim",
-            actor=staff.actor,
-            service_id=staff.service_id,
-            source_ip=audit.source_ip(request),
+            request,
+            staff,
+            "conversation.claim",
             target=str(conversation_id),
             outcome="ok" if claimed.rowcount else "already_claimed",  # type: ignore[attr-defined]
         )
@@ -150,12 +149,11 @@ async def link(request: web.Request) -> web.StreamResponse:
             )
             await db.delete(await db.get(Conversation, conversation_id))
             target_id = target.id
-        audit.record(
+        audit.by_staff(
             db,
-            action="conversation.link",
-            actor=staff.actor,
-            service_id=staff.service_id,
-            source_ip=audit.source_ip(request),
+            request,
+            staff,
+            "conversation.link",
             target=str(target_id),
             detail={"person_id": str(person_id), "from_conversation": str(conversation_id)},
         )
