@@ -13,17 +13,37 @@ from gateway.db.base import Base, new_id, utcnow
 
 
 class Person(Base):
-    """Someone the service writes to: a client, a victim, or another participant."""
+    """Someone the service writes to: a client, a victim, or another participant.
+
+    `external_id` is the agency's own id (case-management system), unique per service: people
+    synced in are upserted by it (gateway.directory). People made by hand or from an unknown
+    sender have none. `display_name` is what pages show: the preferred name, else first + last.
+    `consent` holds, per channel, the consent the agency recorded: {"sms": {"granted": true,
+    "source": "intake-form", "at": "<ISO 8601>"}}; opt-outs by keyword live in `opt_outs`.
+    A retired person keeps their history; sends to them are refused.
+    """
 
     __tablename__ = "people"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id"), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(128))
     display_name: Mapped[str] = mapped_column(String(255))
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    preferred_name: Mapped[str | None] = mapped_column(String(255))
     language: Mapped[str] = mapped_column(String(16), default="en")
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # the person's IANA zone; None = unknown (quiet hours then fall back to the number's, then the service's)
+    timezone: Mapped[str | None] = mapped_column(String(64))
     preferred_channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    consent: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column()
+    # set when this person was merged into another (gateway.directory): the survivor's id
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("service_id", "external_id"),)
 
 
 class ContactPoint(Base):
@@ -39,6 +59,9 @@ class ContactPoint(Base):
     value_index: Mapped[str] = mapped_column(String(64))
     label: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # a changed number or address is retired, never deleted: history and replies from it still resolve
+    retired_at: Mapped[datetime | None] = mapped_column()
+    retired_reason: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_contact_points_lookup", "service_id", "kind", "value_index"),)
 
@@ -71,8 +94,18 @@ class Case(Base):
     assigned_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
     status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # synced from the agency's case-management system (gateway.directory)
+    program: Mapped[str | None] = mapped_column(String(128))
+    office: Mapped[str | None] = mapped_column(String(128))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    supervision_level: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column()
 
-    __table_args__ = (UniqueConstraint("service_id", "external_ref"),)
+    __table_args__ = (
+        UniqueConstraint("service_id", "external_ref"),
+        Index("ix_cases_staff_status", "service_id", "assigned_staff_id", "status"),
+    )
 
 
 class CaseParticipant(Base):
