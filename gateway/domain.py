@@ -105,3 +105,4 @@ class RecordKind(StrEnum):
     NOTE = "note"
     EXPORT = "export"
     ASSIGNMENT = "assignment"
+    MERGE = "merge"  # two people found to be one (gateway.directory.merge)

@@ -6,7 +6,7 @@
   caller says the viewer may see them (victim data rules live in `gateway.web.access`).
 * `timeline` — the case record, newest first, filtered by kind and date range.
 * `transfer` — a new case handler: the case, its conversations and an ASSIGNMENT entry in one
-  transaction, retried when another writer took the same record seq.
+  transaction (the rule is `gateway.directory.reassign`, shared with the caseload page).
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.crypto import Vault
-from gateway.db import Case, CaseParticipant, ContactPoint, Conversation, Person, RecordEntry, StaffUser
+from gateway.db import Case, CaseParticipant, ContactPoint, Person, RecordEntry, StaffUser
+from gateway.directory.reassign import reassign_cases
 from gateway.domain import RecordKind
 from gateway.localtime import DEFAULT_ZONE, day_start
 from gateway.record import append_in_session
@@ -70,6 +71,12 @@ async def case_handlers(db: AsyncSession, service_id: uuid.UUID) -> list[StaffUs
     return [u for u in rows if any(role in CASE_HANDLER_ROLES for role in u.roles)]
 
 
+async def staff_names(db: AsyncSession, service_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """Every member of staff of the service by id, active or not (a record names who a case was with)."""
+    rows = await db.execute(select(StaffUser.id, StaffUser.name).where(StaffUser.service_id == service_id))
+    return {row.id: row.name for row in rows}
+
+
 async def participants(db: AsyncSession, vault: Vault, case_id: uuid.UUID, *, show_victims: bool) -> list[Participant]:
     rows = (
         await db.execute(
@@ -106,41 +113,11 @@ async def timeline(db: AsyncSession, case_id: uuid.UUID, where: TimelineFilter) 
 
 
 async def transfer(
-    sessions: async_sessionmaker[AsyncSession], case: Case, to: StaffUser, actor: str
+    sessions: async_sessionmaker[AsyncSession], case: Case, to: StaffUser, actor: str, names: dict[uuid.UUID, str]
 ) -> tuple[int, int]:
-    """Assign `case` to `to`, move its conversations, record it; returns (record seq, conversations moved)."""
-    for attempt in range(MAX_ATTEMPTS):
-        async with sessions() as db:
-            try:
-                person_ids = select(CaseParticipant.person_id).where(CaseParticipant.case_id == case.id)
-                await db.execute(update(Case).where(Case.id == case.id).values(assigned_staff_id=to.id))
-                moved = await db.execute(
-                    update(Conversation)
-                    .where(
-                        Conversation.service_id == case.service_id,
-                        or_(Conversation.case_id == case.id, Conversation.person_id.in_(person_ids)),
-                    )
-                    .values(assigned_staff_id=to.id, state="claimed")
-                    .execution_options(synchronize_session=False)
-                )
-                seq = await append_in_session(
-                    db,
-                    case.id,
-                    RecordKind.ASSIGNMENT,
-                    actor,
-                    f"Case assigned to {to.name}",
-                    {
-                        "from_staff_id": str(case.assigned_staff_id) if case.assigned_staff_id else None,
-                        "to_staff_id": str(to.id),
-                    },
-                )
-                await db.commit()
-                return seq, int(moved.rowcount or 0)  # type: ignore[attr-defined]
-            except IntegrityError:
-                await db.rollback()
-                if attempt == MAX_ATTEMPTS - 1:
-                    raise
-    raise AssertionError("unreachable")
+    """Assign `case` to `to` with its conversations (`gateway.directory.reassign`); (record seq, conversations)."""
+    moved = await reassign_cases(sessions, case.service_id, [case.id], to, actor, names=names)
+    return (moved[0].seq, moved[0].conversations) if moved else (0, 0)
 
 
 async def add_note(sessions: async_sessionmaker[AsyncSession], case_id: uuid.UUID, actor: str, text: str) -> int:

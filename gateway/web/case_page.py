@@ -28,6 +28,7 @@ from gateway.web.case_data import (
     find_case,
     list_cases,
     participants,
+    staff_names,
     timeline,
     transfer,
 )
@@ -139,11 +140,12 @@ async def case_transfer(request: web.Request) -> web.StreamResponse:
             raise web.HTTPForbidden()
         target_id = parse_id(raw) if isinstance(raw, str) else None
         target = next((u for u in await case_handlers(db, staff.service_id) if u.id == target_id), None)
+        names = await staff_names(db, staff.service_id)
     if target is None:
         return await case_detail_page(
             request, errors=["Choose a member of staff of this service to transfer the case to."]
         )
-    seq, moved = await transfer(request.app[keys.SESSIONS], case, target, staff.actor)
+    seq, moved = await transfer(request.app[keys.SESSIONS], case, target, staff.actor, names)
     async with request.app[keys.SESSIONS]() as db:
         audit.by_staff(
             db,

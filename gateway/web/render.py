@@ -33,6 +33,8 @@ class NavItem:
 
 _NAV = (
     ("Inbox", "/inbox"),
+    ("My caseload", "/caseload"),
+    ("Add client", "/people/new"),
     ("Cases", "/cases"),
     ("Broadcasts", "/broadcasts"),
     ("Templates", "/templates"),

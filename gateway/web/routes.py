@@ -18,12 +18,15 @@ from gateway.web import (
     admin_staff,
     case_export,
     case_page,
+    caseload,
     compose,
     conversation,
     home,
     inbox,
     live_socket,
     login_pages,
+    merge_page,
+    person_page,
     sandbox_phone,
     templates_page,
 )
@@ -51,6 +54,8 @@ def setup_web(app: web.Application) -> None:
     for module in (login_pages, home, account, templates_page, admin_staff, case_page, case_export, sandbox_phone):
         app.router.add_routes(module.routes)
     app.router.add_routes(admin_audit.routes)
+    for directory in (caseload, person_page, merge_page):  # people and cases
+        app.router.add_routes(directory.routes)
     for chat in (inbox, conversation, compose, live_socket):  # inbox, conversations, live updates
         app.router.add_routes(chat.routes)
     live_socket.setup(app)
