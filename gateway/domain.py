@@ -105,3 +105,5 @@ class RecordKind(StrEnum):
     NOTE = "note"
     EXPORT = "export"
     ASSIGNMENT = "assignment"
+    # a change to the person's or the case's details, synced or made by staff (gateway.directory)
+    DETAILS = "details"
