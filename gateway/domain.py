@@ -105,4 +105,6 @@ class RecordKind(StrEnum):
     NOTE = "note"
     EXPORT = "export"
     ASSIGNMENT = "assignment"
+    # a change to the person's or the case's details, synced or made by staff (gateway.directory)
+    DETAILS = "details"
     MERGE = "merge"  # two people found to be one (gateway.directory.merge)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, and_, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -86,6 +86,68 @@ async def append_in_session(
     row["hash"] = entry_hash(row)
     await session.execute(_INSERT_ENTRY, row)
     return seq
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """One entry for `append_many`: no message bodies or contact details (see `append_in_session`)."""
+
+    case_id: uuid.UUID
+    kind: RecordKind
+    actor: str
+    summary: str
+    data: dict[str, Any]
+
+
+_LAST_ENTRIES = (
+    select(_ENTRIES.c.case_id, func.max(_ENTRIES.c.seq).label("seq"))
+    .where(_ENTRIES.c.case_id.in_(bindparam("case_ids", expanding=True)))
+    .group_by(_ENTRIES.c.case_id)
+    .subquery()
+)
+_LAST_HASHES = select(_ENTRIES.c.case_id, _ENTRIES.c.seq, _ENTRIES.c.hash).join(
+    _LAST_ENTRIES, and_(_ENTRIES.c.case_id == _LAST_ENTRIES.c.case_id, _ENTRIES.c.seq == _LAST_ENTRIES.c.seq)
+)
+BULK_CHUNK = 1000
+
+
+async def append_many(session: AsyncSession, entries: Sequence[NewEntry]) -> int:
+    """Append many entries (any cases, several per case in order) inside the caller's transaction.
+
+    The same chain as `append_in_session`, for bulk work (the directory import): the last entry of
+    every case involved is read in one query per chunk of cases, and the entries are written with
+    one Core insert per chunk. Returns how many were written. Same rules on concurrency: the caller
+    retries on IntegrityError or holds a lock that serialises writers.
+    """
+    if not entries:
+        return 0
+    case_ids = list(dict.fromkeys(e.case_id for e in entries))
+    last: dict[uuid.UUID, tuple[int, str]] = {}
+    for start in range(0, len(case_ids), BULK_CHUNK):
+        chunk = case_ids[start : start + BULK_CHUNK]
+        for case_id, seq, hash_ in await session.execute(_LAST_HASHES, {"case_ids": chunk}):
+            last[case_id] = (seq, hash_)
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        seq, prev = last.get(entry.case_id, (0, GENESIS))
+        row: dict[str, Any] = {
+            "case_id": entry.case_id,
+            "seq": seq + 1,
+            "at": utcnow(),
+            "kind": entry.kind.value,
+            "actor": entry.actor,
+            "summary": entry.summary,
+            "data": entry.data,
+            "notification_id": None,
+            "inbound_id": None,
+            "prev_hash": prev,
+        }
+        row["hash"] = entry_hash(row)
+        last[entry.case_id] = (seq + 1, row["hash"])
+        rows.append(row)
+    for start in range(0, len(rows), BULK_CHUNK):
+        await session.execute(_INSERT_ENTRY, rows[start : start + BULK_CHUNK])
+    return len(rows)
 
 
 async def append_entry(

@@ -1,0 +1,300 @@
+"""People: validate what a caller sends, compare it with what is stored, write only what changed.
+
+A write is a whole person (PUT semantics): fields left out are cleared, and contact points not
+listed are retired (kept, never sent to again). The flow, shared by the API, the staff pages and
+the bulk import:
+
+1. `validate_person` (`person_fields`) checks every field and raises `FieldErrors` with all the problems at once.
+2. `load_people` reads what is stored (people and their active contact points' blind indexes;
+   nothing is decrypted: values are compared by blind index).
+3. `plan_person` compares the two: which fields changed, which rows to insert or update, which
+   points to add or retire. Nothing changed means nothing is written, not even `updated_at`.
+4. `write_people` writes plans with Core statements (one per kind of write, whatever the number of
+   people), and `person_entries` gives one case-record entry per case of each changed person,
+   naming the fields in plain words (never contact values).
+
+`upsert_person` does all four for one person inside the caller's transaction; the import
+(`gateway.directory.importer`) does them for a whole file. `retire_person` retires one person:
+history is kept, replies still resolve, sends are refused (`gateway.policy.unsendable`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.crypto import Vault
+from gateway.db import CaseParticipant, ContactPoint, Person
+from gateway.db.base import utcnow
+from gateway.directory.contacts import contact_index, contact_row
+from gateway.directory.fields import FieldErrors
+from gateway.directory.person_fields import CONTACT_FIELDS, PersonInput, check_external_id, validate_person
+from gateway.directory.visibility import NotVisible, is_hidden_victim
+from gateway.domain import ContactKind, RecordKind
+from gateway.recipients import DEFAULT_REGION
+from gateway.record import NewEntry, append_many
+
+SCALARS = ("first_name", "last_name", "preferred_name", "language", "timezone", "preferred_channels", "consent")
+PEOPLE = cast(Table, Person.__table__)
+POINTS = cast(Table, ContactPoint.__table__)
+
+
+@dataclass
+class PersonState:
+    """What is stored of a person, as the comparison needs it."""
+
+    id: uuid.UUID
+    external_id: str | None
+    values: dict[str, Any]  # the SCALARS
+    retired_at: datetime | None
+    points: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)  # active (kind, index) -> id
+
+
+@dataclass
+class PersonPlan:
+    """What writing one person takes: `changed` names the fields; empty means write nothing."""
+
+    person_id: uuid.UUID
+    external_id: str
+    display_name: str
+    created: bool
+    changed: list[str]
+    values: dict[str, Any]  # the people row's columns to insert or set
+    add_points: list[dict[str, Any]]
+    retire_points: list[uuid.UUID]
+
+
+async def load_people(
+    session: AsyncSession, service_id: uuid.UUID, external_ids: Sequence[str] | None = None
+) -> dict[str, PersonState]:
+    """Stored people of the service with an external id (all of them, or those named), by external id."""
+    people = select(
+        PEOPLE.c.id, PEOPLE.c.external_id, PEOPLE.c.retired_at, *(PEOPLE.c[name] for name in SCALARS)
+    ).where(PEOPLE.c.service_id == service_id, PEOPLE.c.external_id.is_not(None))
+    points = select(POINTS.c.id, POINTS.c.person_id, POINTS.c.kind, POINTS.c.value_index).where(
+        POINTS.c.service_id == service_id, POINTS.c.retired_at.is_(None)
+    )
+    if external_ids is not None:
+        people = people.where(PEOPLE.c.external_id.in_(list(external_ids)))
+        points = points.where(POINTS.c.person_id.in_(people.with_only_columns(PEOPLE.c.id).scalar_subquery()))
+    states: dict[str, PersonState] = {}
+    by_id: dict[uuid.UUID, PersonState] = {}
+    for row in await session.execute(people):
+        state = PersonState(row.id, row.external_id, {name: getattr(row, name) for name in SCALARS}, row.retired_at)
+        states[row.external_id] = by_id[row.id] = state
+    for point_id, person_id, kind, index in await session.execute(points):
+        if person_id in by_id:
+            by_id[person_id].points[(kind, index)] = point_id
+    return states
+
+
+def plan_person(
+    vault: Vault, service_id: uuid.UUID, external_id: str, state: PersonState | None, new: PersonInput
+) -> PersonPlan:
+    """Compare `new` with what is stored (`state`, None for a new person): what to write, and why."""
+    values: dict[str, Any] = {
+        "first_name": new.first_name,
+        "last_name": new.last_name,
+        "preferred_name": new.preferred_name,
+        "language": new.language,
+        "timezone": new.timezone,
+        "preferred_channels": list(new.preferred_channels),
+        "consent": new.consent,
+    }
+    wanted = {(kind.value, contact_index(vault, kind, value)): (kind, value) for kind, value in new.contacts}
+    person_id = state.id if state else uuid.uuid4()
+    stored = state.points if state else {}
+    changed = [name for name in SCALARS if state is None or _differs(state.values.get(name), values[name])]
+    if state is not None:
+        kinds = sorted({kind for kind, _ in set(wanted) ^ set(stored)})
+        changed += [CONTACT_FIELDS[ContactKind(kind)] for kind in kinds]
+    if state is not None and state.retired_at is not None:
+        changed.append("reinstated")
+    add = [
+        contact_row(vault, service_id, person_id, kind, value)
+        for key, (kind, value) in wanted.items()
+        if key not in stored
+    ]
+    retire = [point_id for key, point_id in stored.items() if key not in wanted]
+    if state is None:
+        changed = ["created"]
+    now = utcnow()
+    values.update(display_name=new.display_name, updated_at=now, retired_at=None)
+    if state is None:
+        values.update(id=person_id, service_id=service_id, external_id=external_id, created_at=now)
+    return PersonPlan(person_id, external_id, new.display_name, state is None, changed, values, add, retire)
+
+
+def _differs(stored: Any, wanted: Any) -> bool:
+    if isinstance(stored, list | tuple) and isinstance(wanted, list | tuple):
+        return list(stored) != list(wanted)
+    return bool(stored != wanted) and not (stored in (None, {}, []) and wanted in (None, {}, []))
+
+
+async def find_by_external_id(session: AsyncSession, service_id: uuid.UUID, external_id: str) -> Person | None:
+    found: Person | None = await session.scalar(
+        select(Person).where(Person.service_id == service_id, Person.external_id == external_id)
+    )
+    return found
+
+
+CHUNK = 1000
+FIELD_WORDS = {
+    "first_name": "first name",
+    "last_name": "last name",
+    "preferred_name": "preferred name",
+    "timezone": "time zone",
+    "preferred_channels": "preferred channels",
+    "phone_numbers": "phone numbers",
+    "email_addresses": "email addresses",
+    "postal_address": "postal address",
+}
+
+
+def _chunks(rows: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(rows), CHUNK):
+        yield rows[start : start + CHUNK]
+
+
+_UPDATE_PERSON = (
+    update(PEOPLE)
+    .where(PEOPLE.c.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}") for name in (*SCALARS, "display_name", "updated_at", "retired_at")})
+)
+_RETIRE_POINT = (
+    update(POINTS)
+    .where(POINTS.c.id == bindparam("b_id"), POINTS.c.retired_at.is_(None))
+    .values(retired_at=bindparam("b_at"), retired_reason="removed")
+)
+
+
+async def write_people(session: AsyncSession, plans: Sequence[PersonPlan]) -> None:
+    """Write the plans that change something: Core inserts and updates in chunks, in the caller's transaction."""
+    plans = [p for p in plans if p.changed]
+    created = [p.values for p in plans if p.created]
+    updated = [{f"b_{k}": v for k, v in p.values.items()} | {"b_id": p.person_id} for p in plans if not p.created]
+    points = [row for p in plans for row in p.add_points]
+    now = utcnow()
+    retired = [{"b_id": point_id, "b_at": now} for p in plans for point_id in p.retire_points]
+    for chunk in _chunks(created):
+        await session.execute(insert(PEOPLE), list(chunk))
+    for chunk in _chunks(updated):
+        await session.execute(_UPDATE_PERSON, list(chunk))
+    for chunk in _chunks(retired):
+        await session.execute(_RETIRE_POINT, list(chunk))
+    for chunk in _chunks(points):
+        await session.execute(insert(POINTS), list(chunk))
+
+
+async def cases_of(session: AsyncSession, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The cases each person takes part in (any role), in chunks of ids."""
+    out: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for chunk in _chunks(list(person_ids)):
+        rows = await session.execute(
+            select(CaseParticipant.person_id, CaseParticipant.case_id)
+            .where(CaseParticipant.person_id.in_(list(chunk)))
+            .distinct()
+        )
+        for person_id, case_id in rows:
+            out.setdefault(person_id, []).append(case_id)
+    return out
+
+
+def describe(changed: Sequence[str]) -> str:
+    """Field names in plain words, for a record line: "first name, phone numbers"."""
+    return ", ".join(FIELD_WORDS.get(name, name) for name in changed)
+
+
+async def person_entries(session: AsyncSession, plans: Sequence[PersonPlan], actor: str) -> list[NewEntry]:
+    """One record entry per case of each changed (not new) person, naming the fields that changed."""
+    changed = [p for p in plans if p.changed and not p.created]
+    cases = await cases_of(session, [p.person_id for p in changed])
+    return [
+        NewEntry(
+            case_id,
+            RecordKind.DETAILS,
+            actor,
+            f"Details of {p.display_name} changed: {describe(p.changed)}",
+            {"person_id": str(p.person_id), "external_id": p.external_id, "fields": p.changed},
+        )
+        for p in changed
+        for case_id in sorted(cases.get(p.person_id, []))
+    ]
+
+
+async def upsert_person(
+    session: AsyncSession,
+    vault: Vault,
+    service_id: uuid.UUID,
+    external_id: str,
+    fields: Mapping[str, Any],
+    actor: str,
+    *,
+    region: str = DEFAULT_REGION,
+) -> tuple[Person, list[str]]:
+    """Create or update the person the agency knows as `external_id`, in the caller's transaction.
+
+    Returns the person and the fields that changed (`["created"]` for a new person, `[]` when
+    nothing changed, in which case nothing was written). Raises FieldErrors (every bad field) before
+    writing anything, and NotVisible for a person this service may not touch (a victim, outside a
+    victim-services service). The caller commits; two racing creates of one id: one gets IntegrityError.
+    """
+    errors: dict[str, str] = {}
+    try:
+        check_external_id(external_id)
+    except FieldErrors as exc:
+        errors.update(exc.errors)
+    try:
+        new = validate_person(fields, region)
+    except FieldErrors as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise FieldErrors(errors)
+    state = (await load_people(session, service_id, [external_id])).get(external_id)
+    if state is not None and await is_hidden_victim(session, service_id, state.id):
+        raise NotVisible(external_id)
+    plan = plan_person(vault, service_id, external_id, state, new)
+    if plan.changed:
+        await write_people(session, [plan])
+        await append_many(session, await person_entries(session, [plan], actor))
+    person = await session.get(Person, plan.person_id, populate_existing=True)
+    assert person is not None
+    return person, plan.changed
+
+
+async def retire_person(
+    session: AsyncSession, service_id: uuid.UUID, external_id: str, actor: str
+) -> tuple[Person, bool] | None:
+    """Retire the person: kept with their history (replies from them still resolve), but every send
+    to them is refused. Returns (person, False) when already retired, None when there is no such
+    person visible to this service."""
+    person = await find_by_external_id(session, service_id, external_id)
+    if person is None or await is_hidden_victim(session, service_id, person.id):
+        return None
+    if person.retired_at is not None:
+        return person, False
+    now = utcnow()
+    await session.execute(update(PEOPLE).where(PEOPLE.c.id == person.id).values(retired_at=now, updated_at=now))
+    cases = await cases_of(session, [person.id])
+    await append_many(
+        session,
+        [
+            NewEntry(
+                case_id,
+                RecordKind.DETAILS,
+                actor,
+                f"{person.display_name} retired: kept with their history; nothing more is sent to them",
+                {"person_id": str(person.id), "external_id": external_id, "fields": ["retired"]},
+            )
+            for case_id in sorted(cases.get(person.id, []))
+        ],
+    )
+    refreshed = await session.get(Person, person.id, populate_existing=True)
+    assert refreshed is not None
+    return refreshed, True
