@@ -4,6 +4,10 @@
   (opted out by keyword or not; consent the agency recorded, per channel) and retired numbers kept
   and marked; a "Start a conversation" button; for supervisors and admins a link to merge a
   duplicate into this person. Every view is audited.
+* `POST /people/{id}/change-number` — a new mobile number replaces one of theirs
+  (`gateway.directory.contacts.change_contact_point`): the old one is kept, marked retired (replies
+  from it still reach them), and a "number changed" line goes on each of their case records. A
+  number that is not a mobile, or that another person of the service has, is refused and named.
 * `POST /people/{id}/conversation` — open the person's conversation (`person:<id>`, the key the
   handler chain files their messages under), creating it if they have none yet, assigned to their
   case handler (else to whoever started it), and go to it.
@@ -21,11 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from gateway import keys
-from gateway.db import Case, CaseParticipant, Conversation, Person
+from gateway.db import Case, CaseParticipant, ContactPoint, Conversation, Person
 from gateway.db.write_lock import write_lock
-from gateway.domain import Role
+from gateway.directory.contacts import change_contact_point, find_people_by_contact, normalise_contact
+from gateway.domain import ContactKind, Role
+from gateway.recipients import InvalidRecipient
 from gateway.web import audit
-from gateway.web.access import parse_id, signed_in
+from gateway.web.access import not_found, parse_id, signed_in
 from gateway.web.person_data import contact_rows, conversation_of, person_cases, visible_person
 from gateway.web.render import render_page, see_other
 
@@ -125,3 +131,55 @@ async def start_conversation(request: web.Request) -> web.StreamResponse:
             log.info("conversation.started", conversation_id=str(conversation.id), created=created)
             raise see_other(f"/conversations/{conversation.id}")
     raise web.HTTPConflict()
+
+
+@routes.post("/people/{person_id}/change-number")
+async def change_number(request: web.Request) -> web.StreamResponse:
+    staff = signed_in(request)
+    person_id = parse_id(request.match_info["person_id"])
+    posted = await request.post()
+    form = {name: str(posted.get(name, "")).strip() for name in ("contact_id", "new_phone")}
+    app = request.app
+    vault = app[keys.VAULT]
+    try:
+        new_phone = normalise_contact(ContactKind.PHONE, form["new_phone"], app[keys.SETTINGS].default_region)
+    except InvalidRecipient as problem:
+        return await render_person(request, person_id, errors=[f"New mobile number: {problem}"], form=form)
+    async with app[keys.SESSIONS]() as db:
+        person = await visible_person(db, request, staff, person_id, view=False)
+        old = await db.scalar(
+            select(ContactPoint).where(
+                ContactPoint.id == parse_id(form["contact_id"]),
+                ContactPoint.person_id == person.id,
+                ContactPoint.service_id == staff.service_id,
+                ContactPoint.kind == ContactKind.PHONE.value,
+                ContactPoint.retired_at.is_(None),
+            )
+        )
+        if old is None or person.merged_into_id is not None:
+            raise not_found()
+        others = [
+            p
+            for p in await find_people_by_contact(db, vault, staff.service_id, ContactKind.PHONE, new_phone)
+            if p.id != person.id
+        ]
+    if others:  # never silently give one person's number to another
+        return await render_person(
+            request, person_id, errors=["That number belongs to someone else in this service."], form=form
+        )
+    async with app[keys.SESSIONS]() as db:
+        person = await visible_person(db, request, staff, person_id, view=False)
+        old = await db.get(ContactPoint, old.id)
+        assert old is not None
+        new = await change_contact_point(db, vault, person, old, new_phone, staff.actor)
+        audit.by_staff(
+            db,
+            request,
+            staff,
+            "contact.change",
+            target=str(person.id),
+            detail={"retired": str(old.id), "added": str(new.id)},
+        )
+        await db.commit()
+    log.info("person.number_changed", person_id=str(person.id), retired=str(old.id), added=str(new.id))
+    raise see_other(person_url(person.id, "changed"))

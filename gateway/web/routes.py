@@ -14,6 +14,7 @@ from aiohttp import web
 from gateway import keys
 from gateway.web import (
     account,
+    add_client,
     admin_audit,
     admin_staff,
     case_export,
@@ -54,7 +55,7 @@ def setup_web(app: web.Application) -> None:
     for module in (login_pages, home, account, templates_page, admin_staff, case_page, case_export, sandbox_phone):
         app.router.add_routes(module.routes)
     app.router.add_routes(admin_audit.routes)
-    for directory in (caseload, person_page, merge_page):  # people and cases
+    for directory in (caseload, add_client, person_page, merge_page):  # people and cases (/people/new first)
         app.router.add_routes(directory.routes)
     for chat in (inbox, conversation, compose, live_socket):  # inbox, conversations, live updates
         app.router.add_routes(chat.routes)

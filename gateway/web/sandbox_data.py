@@ -58,6 +58,7 @@ async def phone_of(db: AsyncSession, vault: Vault, service_id: uuid.UUID, person
             ContactPoint.service_id == service_id,
             ContactPoint.person_id == person_id,
             ContactPoint.kind == ContactKind.PHONE.value,
+            ContactPoint.retired_at.is_(None),  # the phone they have now, not a changed number
         )
         .order_by(ContactPoint.created_at)
         .limit(1)

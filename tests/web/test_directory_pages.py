@@ -471,3 +471,174 @@ async def test_merge_moves_everything_writes_markers_and_retires_the_duplicate(
         f"/people/{keep.person_id}/merge", data={**form, "duplicate_id": str(keep.person_id), "confirm": "yes"}
     )
     assert same.status == 400
+
+
+# --- add client, change a number --------------------------------------------------------------
+
+
+def _client_form(token: str, **values: str) -> dict[str, str]:
+    return {
+        "first_name": "Casey",
+        "last_name": "Client",
+        "preferred_name": "",
+        "phone": "",
+        "email": "",
+        "language": "es",
+        "case_reference": f"CR-{uuid.uuid4().hex[:6]}",
+        "external_id": "",
+        "assign_to_me": "yes",
+        "csrf_token": token,
+    } | values
+
+
+async def test_add_client_normalises_the_number_and_assigns_the_case(
+    client: Client,
+    service: ServiceUnderTest,
+    staff_factory: StaffFactory,
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+) -> None:
+    officer = await staff_factory(service.id)
+    await sign_in(client, officer)
+    token = await csrf_from(client, "/people/new")
+    assert (await client.post("/people/new", data={**_client_form(token), "csrf_token": ""})).status == 403
+
+    # every problem at once, each named, and nothing written
+    bad = await client.post(
+        "/people/new", data=_client_form(token, last_name="", phone="+1 800 555 0100", case_reference="", language="xx")
+    )
+    text = await bad.text()
+    assert bad.status == 400
+    for problem in ("Last name is required", "Mobile number: Not a mobile number", "Case reference is required"):
+        assert problem in text, problem
+    assert 'aria-invalid="true"' in text and 'value="Casey"' in text
+    async with sessions() as db:
+        assert not (await db.scalars(select(Person).where(Person.service_id == service.id))).all()
+
+    form = _client_form(token, phone="(202) 555-0188", email="Casey@Example.org")
+    added = await client.post("/people/new", data=form, allow_redirects=False)
+    assert added.status == 303, await added.text()
+    person_id = uuid.UUID(added.headers["Location"].split("/")[2].split("?")[0])
+    page = await (await client.get(added.headers["Location"])).text()
+    assert "The client has been added." in page and "+12025550188" in page and form["case_reference"] in page
+    async with sessions() as db:
+        person = await db.get(Person, person_id)
+        assert person is not None and person.display_name == "Casey Client" and person.language == "es"
+        assert person.external_id is None
+        points = (await db.scalars(select(ContactPoint).where(ContactPoint.person_id == person_id))).all()
+        assert sorted(vault.open(p.value_enc) for p in points) == ["+12025550188", "Casey@example.org"]
+        case = await db.scalar(select(Case).where(Case.external_ref == form["case_reference"]))
+        assert case is not None and case.assigned_staff_id == officer.id and case.service_id == service.id
+        role = await db.scalar(select(CaseParticipant.role).where(CaseParticipant.person_id == person_id))
+        assert role == "client"
+    assert "Casey Client" in await (await client.get("/caseload")).text()
+    assert [r.target for r in await audit_rows(sessions, service.id, action="person.add")] == [str(person_id)]
+
+    # the same case reference again is refused, not attached to
+    again = await client.post(
+        "/people/new", data=_client_form(token, phone="+12025550199", case_reference=form["case_reference"])
+    )
+    assert again.status == 400 and "is already a case of this service" in await again.text()
+
+
+async def test_add_client_offers_the_person_who_has_the_number_instead_of_a_duplicate(
+    client: Client,
+    service: ServiceUnderTest,
+    staff_factory: StaffFactory,
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+) -> None:
+    officer = await staff_factory(service.id)
+    existing = await make_case(sessions, vault, service.id, name="Jordan Rivera", assigned=officer.id)
+    await sign_in(client, officer)
+    token = await csrf_from(client, "/people/new")
+    national = f"{existing.phone[2:5]}-{existing.phone[5:8]}-{existing.phone[8:]}"
+    form = _client_form(token, first_name="Jordan", last_name="Rivera", phone=national)
+
+    offered = await client.post("/people/new", data=form)
+    text = await offered.text()
+    assert offered.status == 409
+    assert f'belongs to <a href="/people/{existing.person_id}">Jordan Rivera</a>' in text
+    assert "Add anyway, as a different person" in text
+    async with sessions() as db:
+        people = (await db.scalars(select(Person).where(Person.service_id == service.id))).all()
+        assert [p.id for p in people] == [existing.person_id]  # nobody added, nothing attached
+        assert not await db.scalar(select(Case).where(Case.external_ref == form["case_reference"]))
+
+    anyway = await client.post("/people/new", data={**form, "add_anyway": "yes"}, allow_redirects=False)
+    assert anyway.status == 303
+    async with sessions() as db:
+        assert len((await db.scalars(select(Person).where(Person.service_id == service.id))).all()) == 2
+    rows = await audit_rows(sessions, service.id, action="person.add")
+    assert rows[0].detail["shares_contact_with"] == [str(existing.person_id)]
+
+
+async def test_add_client_does_not_name_a_victim_who_has_the_number(
+    client: Client,
+    service: ServiceUnderTest,
+    staff_factory: StaffFactory,
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+) -> None:
+    officer = await staff_factory(service.id)
+    case = await make_case(sessions, vault, service.id, assigned=officer.id)
+    victim_id = await add_participant(sessions, vault, case, service.id, "Vic Tim", "victim")
+    async with sessions() as db:
+        phone = await db.scalar(select(ContactPoint.value_enc).where(ContactPoint.person_id == victim_id))
+    assert phone is not None
+    await sign_in(client, officer)
+    token = await csrf_from(client, "/people/new")
+    form = _client_form(token, phone=vault.open(phone), add_anyway="yes")
+    refused = await client.post("/people/new", data=form)
+    text = await refused.text()
+    assert refused.status == 409 and "someone in this service whom you cannot see" in text
+    assert "Vic Tim" not in text and str(victim_id) not in text
+
+
+async def test_changing_a_number_keeps_the_old_one_retired_and_records_it(
+    client: Client,
+    service: ServiceUnderTest,
+    staff_factory: StaffFactory,
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+) -> None:
+    officer = await staff_factory(service.id)
+    case = await make_case(sessions, vault, service.id, assigned=officer.id)
+    neighbour = await make_case(sessions, vault, service.id, name="Nia Neighbour", assigned=officer.id)
+    async with sessions() as db:
+        old_id = await db.scalar(select(ContactPoint.id).where(ContactPoint.person_id == case.person_id))
+    await sign_in(client, officer)
+    token = await csrf_from(client, f"/people/{case.person_id}")
+    path = f"/people/{case.person_id}/change-number"
+
+    landline = await client.post(
+        path, data={"contact_id": str(old_id), "new_phone": "+1 800 555 0100", "csrf_token": token}
+    )
+    assert landline.status == 400 and "Not a mobile number" in await landline.text()
+    taken = await client.post(path, data={"contact_id": str(old_id), "new_phone": neighbour.phone, "csrf_token": token})
+    assert taken.status == 400 and "belongs to someone else" in await taken.text()
+    other_service = await make_case(sessions, vault, (await make_service(sessions, vault)).id)
+    across = await client.post(
+        f"/people/{other_service.person_id}/change-number",
+        data={"contact_id": str(old_id), "new_phone": "+12025550177", "csrf_token": token},
+    )
+    assert across.status == 404
+    assert await _record(sessions, case.case_id) == []
+
+    changed = await client.post(
+        path, data={"contact_id": str(old_id), "new_phone": "(202) 555-0177", "csrf_token": token}
+    )
+    text = await changed.text()
+    assert changed.status == 200 and "The number has been changed" in text
+    retired = text[text.index('data-retired="true"') :]
+    assert case.phone in retired[: retired.index("</tr>")] and "number changed" in retired
+    async with sessions() as db:
+        points = (await db.scalars(select(ContactPoint).where(ContactPoint.person_id == case.person_id))).all()
+        state = {vault.open(p.value_enc): (p.retired_at is not None, p.retired_reason) for p in points}
+        assert state == {case.phone: (True, "changed"), "+12025550177": (False, None)}
+    entries = await _record(sessions, case.case_id)
+    assert len(entries) == 1 and "Phone number changed for Jordan Rivera" in entries[0].summary
+    assert case.phone not in str(entries[0].data) and "0177" not in entries[0].summary
+    assert [r.target for r in await audit_rows(sessions, service.id, action="contact.change")] == [str(case.person_id)]
+    # the caseload still finds them by the old number
+    assert "Jordan Rivera" in await (await client.get("/caseload", params={"q": case.phone})).text()
