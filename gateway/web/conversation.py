@@ -82,6 +82,8 @@ async def reply_target(db: AsyncSession, vault: Vault, conversation: Conversatio
     service = await db.get(Service, conversation.service_id)
     assert service is not None
     last = await db.get(InboundMessage, conversation.last_inbound_id) if conversation.last_inbound_id else None
+    if last is not None and await _retired_for_person(db, conversation, last.sender_index):
+        last = None  # they wrote last from a number since changed: reply to the current one
     if last is not None and last.channel in (Channel.SMS.value, Channel.EMAIL.value):
         channel = Channel(last.channel)
         address, index = vault.open(last.sender_enc), last.sender_index
@@ -103,6 +105,22 @@ async def reply_target(db: AsyncSession, vault: Vault, conversation: Conversatio
         return None
     sender = service.sms_sender if channel is Channel.SMS else service.email_from
     return ReplyTarget(channel, address, index, sender)
+
+
+async def _retired_for_person(db: AsyncSession, conversation: Conversation, index: str) -> bool:
+    """True when `index` is one of the person's changed (retired) contact points and not a current one."""
+    if conversation.person_id is None:
+        return False
+    rows = (
+        await db.scalars(
+            select(ContactPoint.retired_at).where(
+                ContactPoint.service_id == conversation.service_id,
+                ContactPoint.person_id == conversation.person_id,
+                ContactPoint.value_index == index,
+            )
+        )
+    ).all()
+    return bool(rows) and all(at is not None for at in rows)
 
 
 def parse_after(raw: str | None) -> datetime | None:

@@ -49,7 +49,7 @@ class ThreadItem:
     """One message of a thread, either way. `status` only for outbound messages."""
 
     id: uuid.UUID
-    direction: str  # "in" | "out"
+    direction: str  # "in" | "out" | "event" (a changed number)
     channel: str
     at: datetime
     body: str
@@ -221,4 +221,31 @@ async def load_thread(
             ThreadItem(n.id, "out", n.channel, aware(n.created_at), vault.open(n.body_enc), n.status)
             for n in (await db.scalars(outbound)).all()
         ]
+    if conversation.person_id is not None:
+        items += await number_changes(db, vault, conversation, after)
     return sorted(items, key=lambda item: (item.at, item.id))
+
+
+async def number_changes(
+    db: AsyncSession, vault: Vault, conversation: Conversation, after: datetime | None
+) -> list[ThreadItem]:
+    """A "number changed" line in the thread for each of the person's numbers retired as changed.
+
+    Names the last four digits only (the whole numbers are on the person's page)."""
+    query = select(ContactPoint).where(
+        ContactPoint.service_id == conversation.service_id,
+        ContactPoint.person_id == conversation.person_id,
+        ContactPoint.retired_reason == "changed",
+        ContactPoint.retired_at.is_not(None),
+    )
+    if after is not None:
+        query = query.where(ContactPoint.retired_at > after)
+    items = []
+    for point in (await db.scalars(query)).all():
+        assert point.retired_at is not None
+        digits = [c for c in vault.open(point.value_enc) if c.isdigit()]
+        what = "Number" if point.kind == "phone" else "Email address"
+        ending = f" ending {''.join(digits[-4:])}" if point.kind == "phone" and len(digits) >= 4 else ""
+        body = f"{what} changed: the old one{ending} is kept, marked retired, and nothing more is sent to it."
+        items.append(ThreadItem(point.id, "event", point.kind, aware(point.retired_at), body, None))
+    return items

@@ -640,5 +640,35 @@ async def test_changing_a_number_keeps_the_old_one_retired_and_records_it(
     assert len(entries) == 1 and "Phone number changed for Jordan Rivera" in entries[0].summary
     assert case.phone not in str(entries[0].data) and "0177" not in entries[0].summary
     assert [r.target for r in await audit_rows(sessions, service.id, action="contact.change")] == [str(case.person_id)]
+    # their conversation says so in the thread (last four digits only), and replies go to the new number
+    async with sessions() as db:
+        db.add(
+            InboundMessage(
+                service_id=service.id,
+                channel="sms",
+                provider_id=f"SM{uuid.uuid4().hex}",
+                sender_enc=vault.seal(case.phone),
+                sender_index=vault.blind_index(case.phone),
+                recipient="+15005550006",
+                body_enc=vault.seal("old phone"),
+                person_id=case.person_id,
+                state="processed",
+            )
+        )
+        await db.commit()
+        inbound_id = await db.scalar(select(InboundMessage.id).where(InboundMessage.person_id == case.person_id))
+        db.add(
+            Conversation(
+                service_id=service.id,
+                key=f"person:{case.person_id}",
+                person_id=case.person_id,
+                last_inbound_id=inbound_id,
+            )
+        )
+        await db.commit()
+    started = await client.post(f"/people/{case.person_id}/conversation", data={"csrf_token": token})
+    thread = await started.text()
+    assert f"Number changed: the old one ending {case.phone[-4:]} is kept" in thread
+    assert "number ending 0177" in thread and case.phone not in thread
     # the caseload still finds them by the old number
     assert "Jordan Rivera" in await (await client.get("/caseload", params={"q": case.phone})).text()
