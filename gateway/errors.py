@@ -28,6 +28,17 @@ class ValidationFailed(ApiError):
         super().__init__(400, "ValidationError", message)
 
 
+class ValidationErrors(ApiError):
+    """Several validation problems in one answer, as Notify lists them: one entry per message."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__(400, "ValidationError", messages[0])
+        self.messages = messages
+
+    def body(self) -> dict[str, Any]:
+        return {"status_code": 400, "errors": [{"error": "ValidationError", "message": m} for m in self.messages]}
+
+
 class AuthFailed(ApiError):
     def __init__(self, message: str, status: int = 403) -> None:
         super().__init__(status, "AuthError", message)

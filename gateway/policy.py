@@ -4,6 +4,12 @@
   index) refuses the send; its `sender` is the sending number or address it applies to, and ""
   means every sender of the service. The delivery job fails such a notification at once with
   `permanent-failure` and `OPTED_OUT_REASON`.
+* **Retired**: a retired person (`people.retired_at`, set by `DELETE /v2/people/{id}` or a merge)
+  and a retired contact point (a changed or removed number, kept so replies still resolve) are
+  never sent to. A notification for a retired person, or to an address the service knows only as
+  retired (no active point of an active person has it), fails at once with `permanent-failure` and
+  `RETIRED_REASON`. Staff sends check `unsendable_reason` first and say why, storing nothing; the
+  API, like Notify with an opted-out number, accepts by number and the delivery job refuses it.
 * **Per-sender rate**: Twilio allows each sending number so many messages a second, so every
   worker draws from one token bucket per (channel, sender) (`gateway.ratelimit`, in Redis when
   scaled). SMS uses the service's `sms_per_second`; email uses GATEWAY_EMAIL_PER_SECOND. A bucket
@@ -25,13 +31,15 @@ from typing import cast
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.db import OptOut
+from gateway.db import ContactPoint, OptOut, Person
 from gateway.db.base import padded
 from gateway.domain import Channel
 from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings
 
 OPTED_OUT_REASON = "recipient opted out"
+RETIRED_REASON = "recipient retired"
+CONTACT_KIND = {Channel.SMS: "phone", Channel.EMAIL: "email", Channel.LETTER: "address"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,7 @@ class Addressee:
     channel: Channel
     recipient_index: str
     sender: str | None
+    person_id: uuid.UUID | None = None  # who it is for, when the send knows (staff chat, reminders)
 
 
 async def opted_out(session: AsyncSession, addressees: Iterable[Addressee]) -> set[Addressee]:
@@ -72,6 +81,69 @@ async def is_opted_out(
 ) -> bool:
     """True when the recipient opted out of this service's messages on this channel from this sender."""
     return bool(await opted_out(session, [Addressee(service_id, channel, recipient_index, sender)]))
+
+
+async def unsendable(session: AsyncSession, addressees: Iterable[Addressee]) -> set[Addressee]:
+    """The addressees that are retired: their person, or their address as the service knows it.
+    Two queries for any number of them."""
+    wanted = set(addressees)
+    if not wanted:
+        return set()
+    people = {a.person_id for a in wanted if a.person_id is not None}
+    retired_people: set[uuid.UUID] = set()
+    if people:
+        retired_people = set(
+            (
+                await session.scalars(
+                    select(Person.id).where(
+                        Person.id.in_(padded(people)),
+                        (Person.retired_at.is_not(None)) | (Person.merged_into_id.is_not(None)),
+                    )
+                )
+            ).all()
+        )
+    points = cast(Table, ContactPoint.__table__)
+    people_table = cast(Table, Person.__table__)
+    rows = await session.execute(
+        select(
+            points.c.service_id,
+            points.c.kind,
+            points.c.value_index,
+            points.c.retired_at.is_(None) & people_table.c.retired_at.is_(None),
+        )
+        .join(people_table, people_table.c.id == points.c.person_id)
+        .where(
+            points.c.service_id.in_(padded({a.service_id for a in wanted})),
+            points.c.kind.in_(padded({CONTACT_KIND[a.channel] for a in wanted})),
+            points.c.value_index.in_(padded({a.recipient_index for a in wanted})),
+        )
+    )
+    live: dict[tuple[uuid.UUID, str, str], bool] = {}
+    for service_id, kind, index, active in rows:
+        live[(service_id, kind, index)] = live.get((service_id, kind, index), False) or bool(active)
+    return {
+        a
+        for a in wanted
+        if a.person_id in retired_people
+        or live.get((a.service_id, CONTACT_KIND[a.channel], a.recipient_index)) is False
+    }
+
+
+async def unsendable_reason(session: AsyncSession, addressee: Addressee) -> str | None:
+    """Why a staff member cannot send to this addressee (retired), in words for them; None if they can."""
+    if not await unsendable(session, [addressee]):
+        return None
+    if addressee.person_id is not None:
+        person = await session.get(Person, addressee.person_id)
+        if person is not None and (person.retired_at is not None or person.merged_into_id is not None):
+            return (
+                f"{person.display_name} has been retired from this service's list of people: "
+                "their history is kept, but nothing more is sent to them. Nothing was sent."
+            )
+    return (
+        "This number or address has been retired (changed or removed): it is kept so replies from it "
+        "still arrive, but nothing is sent to it. Nothing was sent."
+    )
 
 
 def sender_rate(settings: Settings, channel: Channel, sms_per_second: int) -> float | None:

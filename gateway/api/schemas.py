@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gateway.errors import ApiError, BadRequest
+from gateway.errors import ApiError, BadRequest, ValidationErrors
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -97,15 +97,4 @@ def parse_body(model: type[Model], raw: bytes) -> Model:
             message = _message(dict(error))
             if message not in messages:
                 messages.append(message)
-        raise _Many([{"error": "ValidationError", "message": m} for m in messages]) from None
-
-
-class _Many(ApiError):
-    """Several validation problems in one answer, as Notify lists them."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__(400, "ValidationError", errors[0]["message"])
-        self.errors = errors
-
-    def body(self) -> dict[str, Any]:
-        return {"status_code": 400, "errors": self.errors}
+        raise ValidationErrors(messages) from None

@@ -5,7 +5,8 @@ All of it is one session and one transaction, whatever the number of notificatio
 1. ONE query reads the rows with their services' sender settings. A row that is missing or not in
    `created` is left alone (jobs are safe to run twice); a retry that is not due yet is deferred.
 2. Policy (`gateway.policy`): ONE query finds the opted-out recipients, who fail at once
-   (`permanent-failure`, "recipient opted out"); a row whose sealed text cannot be opened fails as
+   (`permanent-failure`, "recipient opted out"), and TWO find the retired ones (a retired person,
+   or an address known only as retired: "recipient retired"); a row whose sealed text cannot be opened fails as
    `technical-failure`. Then, per sender, ONE call gives all of that sender's messages their send
    slots under its rate limit; a row whose slot is later gets it written down (`rate_slot_at`) and
    is deferred to it, never failed, and takes no second token when it comes. Test keys and letters
@@ -132,10 +133,13 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID]) -> Prepared:
                 candidates.append(_Candidate(n, message, rate))
         addressees = [_addressee(c.notification) for c in candidates]
         opted_out = await policy.opted_out(session, addressees)
+        retired = await policy.unsendable(session, addressees)
         allowed = []
         for c, addressee in zip(candidates, addressees, strict=True):
             if addressee in opted_out:
                 refusals.append((c.notification, S.PERMANENT_FAILURE, policy.OPTED_OUT_REASON))
+            elif addressee in retired:
+                refusals.append((c.notification, S.PERMANENT_FAILURE, policy.RETIRED_REASON))
             else:
                 allowed.append(c)
         sendable = await _take_slots(ctx, session, allowed, done.verdicts)
@@ -154,7 +158,7 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID]) -> Prepared:
 
 
 def _addressee(n: Notification) -> policy.Addressee:
-    return policy.Addressee(n.service_id, Channel(n.channel), n.recipient_index, n.sender)
+    return policy.Addressee(n.service_id, Channel(n.channel), n.recipient_index, n.sender, n.person_id)
 
 
 async def _take_slots(

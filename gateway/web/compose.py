@@ -6,11 +6,11 @@ status event), then `enqueue_deliveries` after the commit. It records who sent i
 (`created_by_staff_id`) and for whom (`person_id`, `case_id`), and adds a case record entry when
 the conversation has a case.
 
-An opted-out recipient is refused here with the reason, before anything is stored (the delivery
-job checks again at send time). A send time (`send_at`, on the service's wall clock, stored as UTC)
-stores the message with
-`scheduled_for` and `next_attempt_at`, and its delivery job is deferred until then; the job
-itself also waits for `next_attempt_at`, so an early run cannot send it.
+An opted-out or retired recipient (`gateway.policy`) is refused here with the reason, before
+anything is stored (the delivery job checks again at send time). A send time (`send_at`, on the
+service's wall clock, stored as UTC) stores the message with `scheduled_for` and
+`next_attempt_at`, and its delivery job is deferred until then; the job itself also waits for
+`next_attempt_at`, so an early run cannot send it.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from gateway.errors import ApiError
 from gateway.jobs.delivery import enqueue_deliveries
 from gateway.localtime import NonexistentTime, from_local
 from gateway.outbound import prepare_notification
-from gateway.policy import is_opted_out
+from gateway.policy import Addressee, is_opted_out, unsendable_reason
 from gateway.record import append_entry
 from gateway.web.access import parse_id, signed_in
 from gateway.web.compose_form import FIELD_PREFIX, FREE_TEXT, chosen_template, composer_context
@@ -104,6 +104,9 @@ async def send(request: web.Request) -> web.StreamResponse:
                     "This person has opted out of messages from this service (they replied STOP). "
                     "Nothing was sent. They can opt back in by replying START."
                 )
+            addressee = Addressee(staff.service_id, target.channel, target.index, target.sender, conversation.person_id)
+            if (retired := await unsendable_reason(db, addressee)) is not None:
+                raise ComposeError(retired)
             template = await chosen_template(request, target.channel, raw_template)
             when = parse_send_at(str(form.get("send_at", "") or ""), staff.service.timezone)
             values = _personalisation(form, target.channel, template is None, staff.service.name)

@@ -94,7 +94,7 @@ async def reply_target(db: AsyncSession, vault: Vault, conversation: Conversatio
                 ContactPoint.service_id == conversation.service_id,
                 ContactPoint.person_id == conversation.person_id,
                 ContactPoint.kind == ContactKind.PHONE.value,
-                ContactPoint.retired_at.is_(None),  # a changed number is kept, but never sent to again
+                ContactPoint.retired_at.is_(None),  # a changed number is never sent to
             )
             .order_by(ContactPoint.created_at.desc())
         )
