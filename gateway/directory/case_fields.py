@@ -62,6 +62,9 @@ class Names:
     staff: dict[str, Staff]
     staff_names: dict[uuid.UUID, str]
 
+    def __post_init__(self) -> None:
+        self.person_names = {pid: name for pid, name in self.people.values()}
+
     def resolve(self, new: CaseInput) -> tuple[uuid.UUID | None, uuid.UUID | None]:
         """(client person id, assigned staff id); FieldErrors for a name that is not known here."""
         errors = f.Collector()
