@@ -24,7 +24,7 @@ from gateway.domain import CaseStatus
 STATUSES = tuple(s.value for s in CaseStatus)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CaseInput:
     client: str | None
     assigned_to: str | None  # lower-cased email
@@ -48,7 +48,7 @@ def validate_case(raw: Mapping[str, Any]) -> CaseInput:
     return CaseInput(client, assigned.lower() if assigned else None, status, program, office, tuple(tags), level)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Staff:
     id: uuid.UUID
     name: str

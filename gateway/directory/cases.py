@@ -36,7 +36,7 @@ FIELD_OF = {"assigned_staff_id": "assigned_to"}
 MAX_REFERENCE = 128
 
 
-@dataclass
+@dataclass(slots=True)
 class CaseState:
     id: uuid.UUID
     values: dict[str, Any]  # VALUES
@@ -44,7 +44,7 @@ class CaseState:
     client_id: uuid.UUID | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class CasePlan:
     case_id: uuid.UUID
     reference: str

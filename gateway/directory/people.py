@@ -45,7 +45,7 @@ PEOPLE = cast(Table, Person.__table__)
 POINTS = cast(Table, ContactPoint.__table__)
 
 
-@dataclass
+@dataclass(slots=True)
 class PersonState:
     """What is stored of a person, as the comparison needs it."""
 
@@ -56,7 +56,7 @@ class PersonState:
     points: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)  # active (kind, index) -> id
 
 
-@dataclass
+@dataclass(slots=True)
 class PersonPlan:
     """What writing one person takes: `changed` names the fields; empty means write nothing."""
 

@@ -27,8 +27,12 @@ class Sheet:
     rows: list[tuple[int, list[str]]]  # (row number, cells)
 
     def records(self) -> Iterator[tuple[int, dict[str, str]]]:
+        """Each row as {column: text}, once: rows are let go as they are read (a 100,000-row file
+        would otherwise be held twice, as cells and as what was made of them)."""
         width = len(self.header)
-        for number, cells in self.rows:
+        self.rows.reverse()
+        while self.rows:
+            number, cells = self.rows.pop()
             padded = cells[:width] + [""] * (width - len(cells))
             yield number, dict(zip(self.header, padded, strict=True))
 
