@@ -187,26 +187,24 @@ async def _people(
             report.field_errors(number, FieldErrors(errors))
             report.skipped += 1
             continue
+        if state is None:
+            report.created += 1
+        elif plan_person(vault, service_id, external_id, state, person).changed:
+            report.updated += 1
+        else:  # compared and let go: a re-import of an unchanged file holds nothing per row
+            report.unchanged += 1
+            del stored[external_id]
+            continue
         good.append((external_id, person))
     tick("checking", report.rows, report.rows)
-    plans_written = 0
+    if _stop(report, options):
+        return
     for start in range(0, len(good), CHUNK):
-        plans: list[PersonPlan] = [
-            plan_person(vault, service_id, ext, stored.get(ext), person) for ext, person in good[start : start + CHUNK]
-        ]
-        for plan in plans:
-            if not plan.changed:
-                report.unchanged += 1
-            elif plan.created:
-                report.created += 1
-            else:
-                report.updated += 1
-        if _stop(report, options):
-            continue
+        chunk = good[start : start + CHUNK]
+        plans: list[PersonPlan] = [plan_person(vault, service_id, ext, stored.get(ext), p) for ext, p in chunk]
         await write_people(db, plans)
         await append_many(db, await person_entries(db, plans, actor))
-        plans_written += len(plans)
-        tick("writing", plans_written, len(good))
+        tick("writing", start + len(chunk), len(good))
     report.written = not _stop(report, options)
 
 
