@@ -83,6 +83,19 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("case_ref", metavar="CASE_REF")
     verify.add_argument("--service", metavar="SERVICE_ID", help="needed when the reference exists in several services")
 
+    directory = sub.add_parser("import", help="import people or cases from a CSV or XLSX export")
+    kinds = directory.add_subparsers(dest="action", required=True)
+    for kind, help_text in (("people", "upsert people by external_id"), ("cases", "upsert cases by reference")):
+        one = kinds.add_parser(kind, help=help_text + " (every row is checked before any is written)")
+        one.add_argument("file", metavar="FILE", help=".csv (UTF-8) or .xlsx; columns in the README")
+        one.add_argument("--service", dest="service_id", required=True, metavar="SERVICE_ID")
+        one.add_argument("--dry-run", action="store_true", help="report creates / updates / unchanged; write nothing")
+        one.add_argument("--skip-bad-rows", action="store_true", help="write the good rows even if some are bad")
+        one.add_argument("--quiet", action="store_true", help="no progress bar")
+        if kind == "cases":
+            one.add_argument("--full", action="store_true", help="full refresh: close open cases missing from FILE")
+            one.add_argument("--force", action="store_true", help="with --full: close even more than 20%% of them")
+
     inbound = sub.add_parser("inbound", help="inbound messages").add_subparsers(dest="action", required=True)
     replay = inbound.add_parser("replay", help="run failed inbound messages through the handlers again")
     replay.add_argument("ids", nargs="*", metavar="ID", help="inbound message ids")

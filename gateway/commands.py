@@ -282,3 +282,19 @@ async def inbound_replay(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.operator import inbound_replay
 
     return await inbound_replay(settings, args)
+
+
+async def import_people(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway import people FILE --service ID` (see gateway.directory.command)."""
+    from gateway.cli import parse_uuid
+    from gateway.directory.command import run_import
+
+    return await run_import(settings, args, "people", parse_uuid(args.service_id, "--service"))
+
+
+async def import_cases(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway import cases FILE --service ID [--full [--force]]` (see gateway.directory.command)."""
+    from gateway.cli import parse_uuid
+    from gateway.directory.command import run_import
+
+    return await run_import(settings, args, "cases", parse_uuid(args.service_id, "--service"))

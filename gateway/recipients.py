@@ -17,6 +17,12 @@ class InvalidRecipient(ValueError):
 
 def normalise_phone(raw: str, region: str = DEFAULT_REGION) -> str:
     """Return the number in E.164, or raise InvalidRecipient saying what is wrong."""
+    return phone_and_type(raw, region)[0]
+
+
+def phone_and_type(raw: str, region: str = DEFAULT_REGION) -> tuple[str, int]:
+    """`normalise_phone` and the number's `phonenumbers.PhoneNumberType` (mobile, landline ...),
+    worked out once: finding the type is the costly part of checking a number."""
     text = raw.strip()
     if any(ch.isalpha() for ch in text):
         raise InvalidRecipient("Must not contain letters or symbols")
@@ -36,7 +42,7 @@ def normalise_phone(raw: str, region: str = DEFAULT_REGION) -> str:
     kind = phonenumbers.number_type(number)
     if kind in (phonenumbers.PhoneNumberType.PREMIUM_RATE, phonenumbers.PhoneNumberType.SHARED_COST):
         raise InvalidRecipient("Not a number that can receive text messages")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), kind
 
 
 def _parse_reason(exc: phonenumbers.NumberParseException) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -111,17 +111,18 @@ _LAST_HASHES = select(_ENTRIES.c.case_id, _ENTRIES.c.seq, _ENTRIES.c.hash).join(
 BULK_CHUNK = 1000
 
 
-async def append_many(session: AsyncSession, entries: Sequence[NewEntry]) -> int:
+async def append_many(session: AsyncSession, entries: Sequence[NewEntry], *, fresh: Collection[uuid.UUID] = ()) -> int:
     """Append many entries (any cases, several per case in order) inside the caller's transaction.
 
     The same chain as `append_in_session`, for bulk work (the directory import): the last entry of
     every case involved is read in one query per chunk of cases, and the entries are written with
     one Core insert per chunk. Returns how many were written. Same rules on concurrency: the caller
-    retries on IntegrityError or holds a lock that serialises writers.
+    retries on IntegrityError or holds a lock that serialises writers. `fresh`: cases just created in
+    this transaction, known to have no entries (not looked up).
     """
     if not entries:
         return 0
-    case_ids = list(dict.fromkeys(e.case_id for e in entries))
+    case_ids = [case_id for case_id in dict.fromkeys(e.case_id for e in entries) if case_id not in fresh]
     last: dict[uuid.UUID, tuple[int, str]] = {}
     for start in range(0, len(case_ids), BULK_CHUNK):
         chunk = case_ids[start : start + BULK_CHUNK]

@@ -59,6 +59,52 @@ PERSON_FIELDS = frozenset(
 )
 CASE_FIELDS = frozenset({"client", "assigned_to", "status", "program", "office", "tags", "supervision_level"})
 CASE_FILTERS = ("officer", "status", "tag", "program", "older_than")
+_TEXT: dict[str, Any] = {"type": ["string", "null"], "maxLength": 255}
+_TEXTS: dict[str, Any] = {"type": ["array", "null"], "items": {"type": "string", "maxLength": 255}}
+_CONSENT = {
+    "type": "object",
+    "required": ["granted", "source", "at"],
+    "properties": {
+        "granted": {"type": "boolean"},
+        "source": {"enum": ["intake-form", "verbal", "written", "keyword"]},
+        "at": {"type": "string", "format": "date-time"},
+    },
+}
+# The OpenAPI schemas of the two bodies; tests check their properties are exactly the fields accepted.
+PERSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["first_name", "last_name"],
+    "properties": {
+        "first_name": _TEXT,
+        "last_name": _TEXT,
+        "preferred_name": _TEXT,
+        "language": {**_TEXT, "description": "BCP 47 tag; the gateway has templates in en and es. Default en."},
+        "timezone": {**_TEXT, "description": "IANA zone, e.g. America/Chicago; unknown when left out"},
+        "phone_numbers": {**_TEXTS, "description": "Mobile numbers (normalised to E.164); others are refused"},
+        "email_addresses": _TEXTS,
+        "postal_address": {**_TEXTS, "description": "Address lines, 1 to 6"},
+        "preferred_channels": {"type": ["array", "null"], "items": {"enum": ["sms", "email", "letter"]}},
+        "consent": {
+            "type": ["object", "null"],
+            "properties": {"sms": _CONSENT, "email": _CONSENT, "letter": _CONSENT},
+            "additionalProperties": False,
+        },
+    },
+}
+CASE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "client": {**_TEXT, "description": "The client's external_id (PUT /v2/people first)"},
+        "assigned_to": {**_TEXT, "description": "Email of an active member of staff of this service"},
+        "status": {"enum": ["open", "closed", None]},
+        "program": _TEXT,
+        "office": _TEXT,
+        "tags": _TEXTS,
+        "supervision_level": _TEXT,
+    },
+}
 
 
 def _body(raw: bytes, allowed: frozenset[str]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import __version__, keys
+from gateway.api.directory import CASE_SCHEMA, PERSON_SCHEMA
 from gateway.api.errors import json_response
 from gateway.api.schemas import EmailRequest, PreviewRequest, SmsRequest
 
@@ -93,6 +94,8 @@ def build_document(base_url: str) -> dict[str, Any]:
                 "SmsRequest": SmsRequest.model_json_schema(),
                 "EmailRequest": EmailRequest.model_json_schema(),
                 "PreviewRequest": PreviewRequest.model_json_schema(),
+                "PersonRequest": PERSON_SCHEMA,
+                "CaseRequest": CASE_SCHEMA,
             },
         },
         "security": [{"notifyJwt": []}],
@@ -130,6 +133,7 @@ def build_document(base_url: str) -> dict[str, Any]:
                     errors=(401, 403, 404),
                 )
             },
+            **_directory_paths(),
             "/v2/templates": {"get": _op("List templates", params=[_query("type", "sms, email or letter")])},
             "/v2/template/{template_id}": {"get": _op("Get a template", params=[tid], errors=(400, 401, 403, 404))},
             "/v2/template/{template_id}/version/{version}": {
@@ -153,6 +157,48 @@ def build_document(base_url: str) -> dict[str, Any]:
             "/v2/openapi.json": {
                 "get": {"summary": "This document", "security": [], "responses": {"200": _response("OK")}}
             },
+        },
+    }
+
+
+def _directory_paths() -> dict[str, Any]:
+    person, ref = _path_param("external_id", fmt=None), _path_param("reference", fmt=None)
+    upsert = "201 when created; 200 otherwise, with `changed` naming the fields (empty: nothing was written)"
+    return {
+        "/v2/people/{external_id}": {
+            "put": {
+                **_op(f"Create or update a person by your id. {upsert}", "200", "PersonRequest", [person]),
+                "responses": {
+                    "200": _response("Updated or unchanged"),
+                    "201": _response("Created"),
+                    **_errors(400, 401, 403),
+                },
+            },
+            "get": _op("Get a person", params=[person], errors=(401, 403, 404)),
+            "delete": _op("Retire a person: history kept, sends refused", params=[person], errors=(401, 403, 404)),
+        },
+        "/v2/cases/{reference}": {
+            "put": {
+                **_op(f"Create or update a case by its reference. {upsert}", "200", "CaseRequest", [ref]),
+                "responses": {
+                    "200": _response("Updated or unchanged"),
+                    "201": _response("Created"),
+                    **_errors(400, 401, 403),
+                },
+            },
+            "get": _op("Get a case", params=[ref], errors=(401, 403, 404)),
+        },
+        "/v2/cases": {
+            "get": _op(
+                "List cases (newest first, 250 a page)",
+                params=[
+                    _query("officer", "Email of the assigned member of staff"),
+                    _query("status", "open or closed"),
+                    _query("tag", "Cases carrying this tag"),
+                    _query("program", "Cases in this program"),
+                    _query("older_than", "A case id: return those created before it"),
+                ],
+            )
         },
     }
 

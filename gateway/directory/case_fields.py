@@ -24,7 +24,7 @@ from gateway.domain import CaseStatus
 STATUSES = tuple(s.value for s in CaseStatus)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CaseInput:
     client: str | None
     assigned_to: str | None  # lower-cased email
@@ -48,7 +48,7 @@ def validate_case(raw: Mapping[str, Any]) -> CaseInput:
     return CaseInput(client, assigned.lower() if assigned else None, status, program, office, tuple(tags), level)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Staff:
     id: uuid.UUID
     name: str
@@ -61,6 +61,9 @@ class Names:
     people: dict[str, tuple[uuid.UUID, str]]  # external id -> (person id, display name)
     staff: dict[str, Staff]
     staff_names: dict[uuid.UUID, str]
+
+    def __post_init__(self) -> None:
+        self.person_names = {pid: name for pid, name in self.people.values()}
 
     def resolve(self, new: CaseInput) -> tuple[uuid.UUID | None, uuid.UUID | None]:
         """(client person id, assigned staff id); FieldErrors for a name that is not known here."""

@@ -36,7 +36,7 @@ FIELD_OF = {"assigned_staff_id": "assigned_to"}
 MAX_REFERENCE = 128
 
 
-@dataclass
+@dataclass(slots=True)
 class CaseState:
     id: uuid.UUID
     values: dict[str, Any]  # VALUES
@@ -44,7 +44,7 @@ class CaseState:
     client_id: uuid.UUID | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class CasePlan:
     case_id: uuid.UUID
     reference: str
@@ -127,7 +127,7 @@ def plan_case(
     if state is None:
         values.update(id=case_id, service_id=service_id, external_ref=reference, created_at=now)
     plan = CasePlan(case_id, reference, state is None, changed, values, client_id, add_client)
-    client = next((name for pid, name in names.people.values() if pid == client_id), None) if client_id else None
+    client = names.person_names.get(client_id) if client_id else None
     staff_name = names.staff_names.get(staff_id) if staff_id else None
     if state is None:
         who = f" for {client}" if client else ""
@@ -204,7 +204,8 @@ async def write_cases(session: AsyncSession, service_id: uuid.UUID, plans: Seque
             await session.execute(stmt, rows[start : start + CHUNK])
     if moves:
         await session.execute(_MOVE_CONVERSATIONS, moves)
-    await append_many(session, [entry for p in plans for entry in p.record])
+    fresh = {p.case_id for p in plans if p.created}  # no entries yet: nothing to look up
+    await append_many(session, [entry for p in plans for entry in p.record], fresh=fresh)
 
 
 async def upsert_case(

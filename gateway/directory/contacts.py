@@ -25,7 +25,7 @@ from gateway.crypto import Vault
 from gateway.db import CaseParticipant, ContactPoint, Person
 from gateway.db.base import utcnow
 from gateway.domain import ContactKind, RecordKind
-from gateway.recipients import DEFAULT_REGION, InvalidRecipient, email_index_form, normalise_email, normalise_phone
+from gateway.recipients import DEFAULT_REGION, InvalidRecipient, email_index_form, normalise_email, phone_and_type
 from gateway.record import append_in_session
 
 MAX_ADDRESS_LINES = 6
@@ -47,8 +47,8 @@ _TEXTABLE = frozenset(
 
 def normalise_mobile(raw: str, region: str = DEFAULT_REGION) -> str:
     """E.164 of a number that can receive text messages; InvalidRecipient saying why otherwise."""
-    e164 = normalise_phone(raw, region)
-    if phonenumbers.number_type(phonenumbers.parse(e164)) not in _TEXTABLE:
+    e164, kind = phone_and_type(raw, region)
+    if kind not in _TEXTABLE:
         raise InvalidRecipient(NOT_A_MOBILE)
     return e164
 

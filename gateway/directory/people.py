@@ -41,11 +41,12 @@ from gateway.recipients import DEFAULT_REGION
 from gateway.record import NewEntry, append_many
 
 SCALARS = ("first_name", "last_name", "preferred_name", "language", "timezone", "preferred_channels", "consent")
+STREAM_ROWS = 5000
 PEOPLE = cast(Table, Person.__table__)
 POINTS = cast(Table, ContactPoint.__table__)
 
 
-@dataclass
+@dataclass(slots=True)
 class PersonState:
     """What is stored of a person, as the comparison needs it."""
 
@@ -56,7 +57,7 @@ class PersonState:
     points: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)  # active (kind, index) -> id
 
 
-@dataclass
+@dataclass(slots=True)
 class PersonPlan:
     """What writing one person takes: `changed` names the fields; empty means write nothing."""
 
@@ -85,10 +86,11 @@ async def load_people(
         points = points.where(POINTS.c.person_id.in_(people.with_only_columns(PEOPLE.c.id).scalar_subquery()))
     states: dict[str, PersonState] = {}
     by_id: dict[uuid.UUID, PersonState] = {}
-    for row in await session.execute(people):
+    # Streamed in partitions: a 100,000-person service is never held as one buffered result.
+    async for row in await session.stream(people.execution_options(yield_per=STREAM_ROWS)):
         state = PersonState(row.id, row.external_id, {name: getattr(row, name) for name in SCALARS}, row.retired_at)
         states[row.external_id] = by_id[row.id] = state
-    for point_id, person_id, kind, index in await session.execute(points):
+    async for point_id, person_id, kind, index in await session.stream(points.execution_options(yield_per=STREAM_ROWS)):
         if person_id in by_id:
             by_id[person_id].points[(kind, index)] = point_id
     return states

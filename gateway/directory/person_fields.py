@@ -30,7 +30,7 @@ CHANNEL_KIND = {
 MAX_EXTERNAL_ID = 128
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PersonInput:
     """A validated person as a caller wants it stored; contact values normalised."""
 

@@ -198,3 +198,10 @@ async def test_every_route_needs_the_api_key(client: TestClient) -> None:
     ]:
         resp = await client.request(method, path)
         assert resp.status == 401, (method, path)
+
+
+def test_the_openapi_schemas_are_exactly_the_fields_accepted() -> None:
+    from gateway.api.directory import CASE_FIELDS, CASE_SCHEMA, PERSON_FIELDS, PERSON_SCHEMA
+
+    assert set(PERSON_SCHEMA["properties"]) == PERSON_FIELDS
+    assert set(CASE_SCHEMA["properties"]) == CASE_FIELDS

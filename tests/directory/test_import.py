@@ -1,0 +1,148 @@
+"""The import (`import_table`, behind `gateway import` and the upload page) on both databases:
+bad rows named by row and column with nothing written, skip, dry run, `--full` and its 20% limit, XLSX."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import openpyxl
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from gateway.crypto import Vault
+from gateway.db import Case
+from gateway.directory.importer import ImportOptions, ImportReport, RowError, import_table
+from tests.directory.people import counts, entries
+from tests.factories import ServiceUnderTest
+
+SAMPLES = Path(__file__).parents[2] / "samples"
+PEOPLE_HEADER = (
+    "external_id,first_name,last_name,phone_numbers,language,timezone,sms_consent,sms_consent_source,sms_consent_at\n"
+)
+SOURCES = "is not one of intake-form, verbal, written, keyword"
+
+
+async def run(
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+    service: ServiceUnderTest,
+    kind: str,
+    data: bytes,
+    name: str = "file.csv",
+    **options: bool,
+) -> ImportReport:
+    engine = sessions.kw["bind"]
+    assert isinstance(engine, AsyncEngine)
+    return await import_table(
+        sessions, engine, vault, service.id, kind, data, name, ImportOptions(**options), "test:import"
+    )
+
+
+def people_csv(n: int, start: int = 0) -> bytes:
+    tail = "en,America/Chicago,yes,intake-form,2026-01-05"
+    rows = [f"P-{i},Pat,Number{i},+1202555{i:04d},{tail}" for i in range(start, start + n)]
+    return (PEOPLE_HEADER + "\n".join(rows) + "\n").encode()
+
+
+def cases_csv(refs: list[str], client: str = "P-1") -> bytes:
+    return ("reference,client,status,tags\n" + "".join(f"{r},{client},open,a;b\n" for r in refs)).encode()
+
+
+async def test_bad_rows_are_named_and_nothing_is_written(sessions, vault, service) -> None:  # type: ignore[no-untyped-def]
+    data = people_csv(3) + (
+        b"P-9,,Last,+442079460000,fr,Mars/Base,maybe,,\n"
+        b"P-1,Dup,Row,,en,,,,\n"
+        b"P-8,Ana,Ok,+12025550188,en,,yes,telepathy,2026-01-05\n"
+    )
+    report = await run(sessions, vault, service, "people", data)
+    assert not report.written and report.skipped == 3
+    assert report.errors == [
+        RowError(5, "first_name", "is required"),
+        RowError(5, "language", "'fr' is not a language the gateway has templates in (en, es)"),
+        RowError(5, "timezone", "'Mars/Base' is not a time zone name such as America/Chicago"),
+        RowError(5, "phone_numbers", "Not a mobile number: text messages cannot be sent to it"),
+        RowError(5, "sms_consent", "'maybe' is not yes or no"),
+        RowError(6, "external_id", "'P-1' appears again (first on row 3)"),
+        RowError(7, "sms_consent_source", f"consent.sms.source 'telepathy' {SOURCES}"),
+    ]
+    assert await counts(sessions, service.id) == (0, 0)
+    skipped = await run(sessions, vault, service, "people", data, skip_bad_rows=True)
+    assert skipped.written and skipped.created == 3 and skipped.error_count == 7
+    assert await counts(sessions, service.id) == (3, 3)
+
+
+async def test_only_the_first_50_errors_are_kept(sessions, vault, service) -> None:  # type: ignore[no-untyped-def]
+    data = (PEOPLE_HEADER + "".join(f"P-{i},,x,,en,,,,\n" for i in range(80))).encode()
+    report = await run(sessions, vault, service, "people", data)
+    assert report.error_count == 80 and len(report.errors) == 50
+
+
+async def test_unknown_and_missing_columns_stop_before_any_row(sessions, vault, service) -> None:  # type: ignore[no-untyped-def]
+    report = await run(sessions, vault, service, "people", b"external_id,surname\nP-1,X\n")
+    assert [str(e) for e in report.errors][:1] == [
+        "row 1, column surname: is not a column of a people import (" + report.errors[0].message.split("(", 1)[1]
+    ]
+    assert [e.column for e in report.errors] == ["surname", "first_name", "last_name"]
+
+
+async def test_dry_run_reports_creates_updates_unchanged(sessions, vault, service) -> None:  # type: ignore[no-untyped-def]
+    await run(sessions, vault, service, "people", people_csv(4))
+    changed = people_csv(4).replace(b"Number1,", b"Renamed1,").replace(b"+12025550002", b"+12025559902")
+    data = changed + people_csv(2, start=10).split(b"\n", 1)[1]
+    dry = await run(sessions, vault, service, "people", data, dry_run=True)
+    assert (dry.created, dry.updated, dry.unchanged, dry.written) == (2, 2, 2, False)
+    assert dry.summary() == "6 rows, 2 would be created, 2 would be updated, 2 unchanged"
+    assert await counts(sessions, service.id) == (4, 4)
+    real = await run(sessions, vault, service, "people", data)
+    assert (real.created, real.updated, real.unchanged, real.written) == (2, 2, 2, True)
+    assert await counts(sessions, service.id) == (6, 7)  # the changed number is kept, retired
+    again = await run(sessions, vault, service, "people", data)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 6)
+
+
+async def test_full_refresh_closes_missing_cases_within_its_limit(sessions, vault, service) -> None:  # type: ignore[no-untyped-def]
+    await run(sessions, vault, service, "people", people_csv(2))
+    refs = [f"C-{i}" for i in range(10)]
+    assert (await run(sessions, vault, service, "cases", cases_csv(refs))).created == 10
+    # 3 of 10 missing: more than 20%, refused without --force, and nothing is written
+    refused = await run(sessions, vault, service, "cases", cases_csv([*refs[3:], "C-new"]), full=True)
+    assert refused.closed == 3 and not refused.written and "would close 3 of 10 open cases" in (refused.refused or "")
+    async with sessions() as db:
+        assert await db.scalar(select(Case).where(Case.external_ref == "C-new", Case.service_id == service.id)) is None
+    # 2 of 10: within the limit
+    ok = await run(sessions, vault, service, "cases", cases_csv(refs[2:]), full=True)
+    assert ok.written and ok.closed == 2 and ok.unchanged == 8
+    forced = await run(sessions, vault, service, "cases", cases_csv(refs[5:]), full=True, force=True)
+    assert forced.written and forced.closed == 3
+    async with sessions() as db:
+        closed = (await db.scalars(select(Case).where(Case.service_id == service.id, Case.status == "closed"))).all()
+    assert sorted(c.external_ref for c in closed) == refs[:5]
+    record = await entries(sessions, next(c.id for c in closed if c.external_ref == "C-0"))
+    assert record[-1].summary == "Case C-0 closed: not in the full refresh import"
+
+
+async def test_xlsx_is_read_like_csv(sessions, vault, service) -> None:  # type: ignore[no-untyped-def]
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["External_ID", "first_name", "last_name", "phone_numbers", "sms_consent", "sms_consent_at"])
+    sheet.append(["P-x1", "Lee", "Park", 2025550171, True, None])  # a number typed into Excel
+    sheet.append(["P-x2", "Sam", "Lo", "+1 202 555 0172", None, None])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    report = await run(sessions, vault, service, "people", buffer.getvalue(), "export.xlsx")
+    assert report.errors == [
+        RowError(2, "sms_consent_source", f"consent.sms.source None {SOURCES}"),
+        RowError(2, "sms_consent_at", "consent.sms.at is required: a date and time such as 2026-01-31T09:30:00Z"),
+    ]
+    report = await run(sessions, vault, service, "people", buffer.getvalue(), "export.xlsx", skip_bad_rows=True)
+    assert report.created == 1
+
+
+async def test_the_samples_import_cleanly(sessions, vault, service) -> None:  # type: ignore[no-untyped-def]
+    people = await run(sessions, vault, service, "people", (SAMPLES / "people.csv").read_bytes())
+    assert people.errors == [] and people.created == 3
+    cases = (SAMPLES / "cases.csv").read_bytes().replace(b"officer@demo.gateway.example", service.team_email.encode())
+    report = await run(sessions, vault, service, "cases", cases)
+    assert report.errors == [] and report.created == 3
