@@ -14,6 +14,7 @@ from gateway import keys
 from gateway.api.auth import Keyring
 from gateway.api.errors import make_error_middleware
 from gateway.api.intake import IntakeWriter
+from gateway.api.key_usage import KeyUsage
 from gateway.api.routes import auth_middleware, setup_api
 from gateway.crypto import Vault
 from gateway.db.engine import engine_from_settings, session_factory
@@ -34,9 +35,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     sessions = session_factory(engine)
     app[keys.ENGINE] = engine
     app[keys.SESSIONS] = sessions
-    app[keys.KEYRING] = Keyring(sessions, app[keys.VAULT])
+    usage = KeyUsage(engine)
+    app[keys.KEYRING] = Keyring(sessions, app[keys.VAULT], usage)
     app[keys.TEMPLATES] = TemplateStore(sessions)
     yield
+    await usage.flush()
     await engine.dispose()
 
 

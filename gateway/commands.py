@@ -164,6 +164,20 @@ async def key_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def key_list(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway key list SERVICE_ID` (see gateway.key_admin)."""
+    from gateway.operator import key_list
+
+    return await key_list(settings, args)
+
+
+async def key_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway key revoke SERVICE_ID KEY` (see gateway.key_admin)."""
+    from gateway.operator import key_revoke
+
+    return await key_revoke(settings, args)
+
+
 async def demo(settings: Settings, args: argparse.Namespace) -> int:
     """Create (or reuse) the demo service and its demo data; print a fresh API key and staff login."""
     from gateway.demo_data import seed_demo

@@ -39,7 +39,9 @@ async def test_a_key_first_used_by_a_test_key_does_not_answer_a_live_request(
     assert as_test.status == as_live.status == 201, await as_live.text()
     assert (await as_test.json())["id"] != (await as_live.json())["id"]
     async with sessions() as session:
-        kinds = (await session.scalars(select(Notification.key_type).where(Notification.service_id == service.id))).all()
+        kinds = (
+            await session.scalars(select(Notification.key_type).where(Notification.service_id == service.id))
+        ).all()
     assert sorted(kinds) == ["live", "test"]  # the live one is a real send
     again = await send(client, service.live_key, service, SMS_PATH, OK_SMS, "release-42")
     assert (await again.json())["id"] == (await as_live.json())["id"]
