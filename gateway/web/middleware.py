@@ -87,7 +87,7 @@ async def _guarded(request: web.Request, handler: Handler, has_csrf_cookie: bool
         if not csrf.token_ok(expected, given):
             log.warning("csrf_refused", path=path, method=request.method, had_token=given is not None)
             raise CsrfRefused()
-    fields = list(request.query.items())
+    fields: list[tuple[str, object]] = list(request.query.items())
     if request.method not in csrf.SAFE_METHODS and request.content_type in csrf.FORM_TYPES:
         fields += list((await request.post()).items())
     if (field := first_nul_field(fields)) is not None:
