@@ -70,6 +70,13 @@ async def _intake(app: web.Application) -> AsyncIterator[None]:
     await batcher.close()
 
 
+HSTS = "max-age=31536000"  # a year; no includeSubDomains: other hosts of the agency's domain are not ours
+
+
+async def _strict_transport(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Strict-Transport-Security"] = HSTS
+
+
 def create_app(settings: Settings) -> web.Application:
     """The whole gateway as one aiohttp application, configured by `settings`."""
     app = web.Application(
@@ -86,4 +93,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_web(app)
     setup_inbound(app)
     setup_twilio_status(app)
+    if settings.base_url.startswith("https://"):
+        # Served over https (behind a proxy that ends TLS): browsers must never fall back to http.
+        app.on_response_prepare.append(_strict_transport)
     return app
