@@ -46,8 +46,21 @@ def test_staff_create_without_a_terminal_says_to_use_password_stdin(tmp_path: Pa
     assert gateway(tmp_path, "migrate").returncode == 0
     service_id = service_create(tmp_path, "Northside Reentry")
     result = subprocess.run(
-        [sys.executable, "-m", "gateway", "staff", "create", "--service", service_id, "--email", "a@agency.example"]
-        + ["--name", "Ann", "--role", "officer"],
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "staff",
+            "create",
+            "--service",
+            service_id,
+            "--email",
+            "a@agency.example",
+            "--name",
+            "Ann",
+            "--role",
+            "officer",
+        ],
         cwd=tmp_path,
         env=environment(tmp_path),
         stdin=subprocess.DEVNULL,
