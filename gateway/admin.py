@@ -55,7 +55,9 @@ async def create_api_key(
     if taken is not None:
         raise AdminError(f"this service already has a key named {name!r}")
     secret = str(uuid.uuid4())
-    key = ApiKey(service_id=service_id, name=name, key_type=key_type.value, secret_enc=vault.seal(secret))
+    key = ApiKey(
+        service_id=service_id, name=name, key_type=key_type.value, secret_enc=vault.seal(secret), created_by=actor
+    )
     session.add(key)
     session.add(
         AuditEntry(

@@ -14,6 +14,7 @@ from gateway import keys
 from gateway.api.auth import Keyring
 from gateway.api.errors import make_error_middleware
 from gateway.api.intake import IntakeWriter
+from gateway.api.key_usage import KeyUsage
 from gateway.api.routes import auth_middleware, setup_api
 from gateway.crypto import Vault
 from gateway.db.engine import engine_from_settings, session_factory
@@ -34,9 +35,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     sessions = session_factory(engine)
     app[keys.ENGINE] = engine
     app[keys.SESSIONS] = sessions
-    app[keys.KEYRING] = Keyring(sessions, app[keys.VAULT])
+    usage = KeyUsage(engine)
+    app[keys.KEYRING] = Keyring(sessions, app[keys.VAULT], usage)
     app[keys.TEMPLATES] = TemplateStore(sessions)
     yield
+    await usage.flush()
     await engine.dispose()
 
 
@@ -67,6 +70,13 @@ async def _intake(app: web.Application) -> AsyncIterator[None]:
     await batcher.close()
 
 
+HSTS = "max-age=31536000"  # a year; no includeSubDomains: other hosts of the agency's domain are not ours
+
+
+async def _strict_transport(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Strict-Transport-Security"] = HSTS
+
+
 def create_app(settings: Settings) -> web.Application:
     """The whole gateway as one aiohttp application, configured by `settings`."""
     app = web.Application(
@@ -83,4 +93,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_web(app)
     setup_inbound(app)
     setup_twilio_status(app)
+    if settings.base_url.startswith("https://"):
+        # Served over https (behind a proxy that ends TLS): browsers must never fall back to http.
+        app.on_response_prepare.append(_strict_transport)
     return app

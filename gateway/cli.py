@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     key_create.add_argument("service_id")
     key_create.add_argument("--name", required=True)
     key_create.add_argument("--type", dest="key_type", choices=["live", "team", "test"], default="live")
+    key_list = key.add_parser("list", help="list a service's API keys: type, creator, last use, revoked")
+    key_list.add_argument("service_id")
+    key_revoke = key.add_parser("revoke", help="revoke an API key (every process refuses it within 5 seconds)")
+    key_revoke.add_argument("service_id")
+    key_revoke.add_argument("key", metavar="KEY", help="the key's id or name (as `gateway key list` shows)")
 
     staff = sub.add_parser("staff", help="manage staff accounts (web interface)").add_subparsers(
         dest="action", required=True

@@ -6,15 +6,18 @@ import argparse
 import asyncio
 import getpass
 import secrets
+import socket
 import sys
+import uuid
 
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.admin import AdminError, create_api_key, create_service, update_service
 from gateway.crypto import Vault
-from gateway.db import Service
+from gateway.db import ApiKey, Service
 from gateway.db.engine import engine_from_settings, session_factory
 from gateway.db.migrate import upgrade_async
 from gateway.domain import KeyType, ServiceKind
@@ -164,6 +167,20 @@ async def key_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def key_list(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway key list SERVICE_ID` (see gateway.key_admin)."""
+    from gateway.operator import key_list
+
+    return await key_list(settings, args)
+
+
+async def key_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway key revoke SERVICE_ID KEY` (see gateway.key_admin)."""
+    from gateway.operator import key_revoke
+
+    return await key_revoke(settings, args)
+
+
 async def demo(settings: Settings, args: argparse.Namespace) -> int:
     """Create (or reuse) the demo service and its demo data; print a fresh API key and staff login."""
     from gateway.demo_data import seed_demo
@@ -179,9 +196,7 @@ async def demo(settings: Settings, args: argparse.Namespace) -> int:
             if service is None:
                 service = await create_service(session, DEMO_SERVICE, actor="demo")
                 await session.flush()
-            key = await create_api_key(
-                session, vault, service.id, f"demo_{secrets.token_hex(3)}", KeyType.LIVE, actor="demo"
-            )
+            key = await _demo_key(session, vault, service.id)
             await session.commit()
         login = await seed_demo(settings, engine, session_factory(engine), service.id)
     finally:
@@ -210,11 +225,36 @@ Try it with the official GOV.UK Notify client (pip install notifications-python-
     return 0
 
 
+async def _demo_key(session: AsyncSession, vault: Vault, service_id: uuid.UUID) -> str:
+    """The demo's live key: the one an earlier run made if it is still active, else a new one.
+    (Every `./dev run` used to add another live key.)"""
+    existing = await session.scalar(
+        select(ApiKey)
+        .where(
+            ApiKey.service_id == service_id,
+            ApiKey.created_by == "demo",
+            ApiKey.key_type == KeyType.LIVE.value,
+            ApiKey.revoked_at.is_(None),
+        )
+        .order_by(ApiKey.created_at.desc())
+        .limit(1)
+    )
+    if existing is not None:
+        return f"{existing.name}-{service_id}-{vault.open(existing.secret_enc)}"
+    return await create_api_key(session, vault, service_id, f"demo_{secrets.token_hex(3)}", KeyType.LIVE, actor="demo")
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password (12 characters or more): ")
-    if getpass.getpass("Same password again: ") != first:
+    if not sys.stdin.isatty():
+        raise CommandError("no terminal to ask for the password: give it on standard input with --password-stdin")
+    try:
+        first = getpass.getpass("Password (12 characters or more): ")
+        again = getpass.getpass("Same password again: ")
+    except EOFError:
+        raise CommandError("no password given (end of input)") from None
+    if again != first:
         raise CommandError("the two passwords are not the same")
     return first
 
@@ -255,19 +295,88 @@ async def staff_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def serve_blocking(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the server until interrupted. Embedded mode migrates and loads templates first."""
+    """Run the server until interrupted. Embedded mode migrates and loads templates first.
+
+    The port is bound and Redis (scaled mode) reached *before* anything is written, so a port in
+    use or Redis down is one clear line and exit 2, not a traceback after the demo data was changed.
+    """
     from gateway.app import create_app
     from gateway.cli import event_loop_factory
 
     configure_logging(settings.log_level, settings.log_format)
-    if args.demo:
-        asyncio.run(demo(settings, args))
-    elif not settings.scaled:
-        asyncio.run(migrate(settings, args))
+    sock = _listening_socket(settings.host, settings.port)
+    try:
+        if settings.redis_url:
+            problem = asyncio.run(_redis_problem(settings.redis_url))
+            if problem:
+                raise CommandError(f"cannot reach Redis at GATEWAY_REDIS_URL ({problem}); is it running?")
+        if args.demo:
+            asyncio.run(demo(settings, args))
+        elif not settings.scaled:
+            asyncio.run(migrate(settings, args))
+        app = create_app(settings)
+        if args.demo:
+            app.on_startup.append(_deliver_demo_welcome)
+    except BaseException:
+        sock.close()
+        raise
     print(f"gateway: listening on {settings.base_url} (Ctrl-C to stop)", flush=True)
     loop = event_loop_factory(settings)()
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None, loop=loop)
+    web.run_app(app, sock=sock, print=None, access_log=None, loop=loop)
     return 0
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """Bind GATEWAY_HOST:GATEWAY_PORT now; CommandError naming the address if it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or type(exc).__name__
+        raise CommandError(
+            f"cannot listen on {host}:{port}: {reason.lower()} (another program uses it? set GATEWAY_PORT)"
+        ) from None
+    sock.set_inheritable(False)
+    return sock
+
+
+async def _redis_problem(url: str) -> str | None:
+    """None when Redis answers PING, else the kind of failure (never the URL: it may hold a password)."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    client: Redis = Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        await client.ping()
+        return None
+    except (RedisError, OSError) as exc:
+        return type(exc).__name__
+    finally:
+        await client.aclose()
+
+
+async def _deliver_demo_welcome(app: web.Application) -> None:
+    """The demo's welcome text was committed before the queue existed: enqueue it now, not at the next sweep."""
+    from gateway import keys
+    from gateway.db import Notification
+    from gateway.demo_data import DEMO_KEY
+    from gateway.domain import NotificationStatus
+    from gateway.jobs.delivery import enqueue_deliveries
+
+    async with app[keys.SESSIONS]() as session:
+        ids = (
+            await session.scalars(
+                select(Notification.id).where(
+                    Notification.idempotency_key == DEMO_KEY, Notification.status == NotificationStatus.CREATED.value
+                )
+            )
+        ).all()
+    if ids:
+        await enqueue_deliveries(app[keys.QUEUE], list(ids))
 
 
 async def record_verify(settings: Settings, args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from gateway import keys
 from gateway.api import present
 from gateway.api.auth import Caller, caller
 from gateway.api.errors import json_response
+from gateway.api.idempotency import IDEMPOTENCY_HEADER, check_same_request, checked_key, request_hash
 from gateway.api.paging import newest_first, parse_id
 from gateway.api.schemas import EmailRequest, SmsRequest, parse_body
 from gateway.db import Notification, StaffUser
@@ -21,7 +22,6 @@ from gateway.errors import BadRequest, NotFound, ValidationFailed
 from gateway.outbound import Prepared, normalise_recipient, prepare_notification, recipient_index
 from gateway.ratelimit import admit_send
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 FAILED_ALIASES = {
     NotificationStatus.PERMANENT_FAILURE,
     NotificationStatus.TEMPORARY_FAILURE,
@@ -38,7 +38,9 @@ async def post_sms(request: web.Request) -> web.Response:
         raise BadRequest(
             f"sms_sender_id {body.sms_sender_id} does not exist in database for service id {caller(request).service_id}"
         )
-    return await _send(request, Channel.SMS, body.phone_number, body.template_id, body.personalisation, body.reference)
+    return await _send(
+        request, Channel.SMS, body.phone_number, body.template_id, body.personalisation, body.reference, None
+    )
 
 
 @routes.post("/v2/notifications/email")
@@ -50,7 +52,13 @@ async def post_email(request: web.Request) -> web.Response:
             f"id {caller(request).service_id}"
         )
     return await _send(
-        request, Channel.EMAIL, body.email_address, body.template_id, body.personalisation, body.reference
+        request,
+        Channel.EMAIL,
+        body.email_address,
+        body.template_id,
+        body.personalisation,
+        body.reference,
+        body.one_click_unsubscribe_url,
     )
 
 
@@ -61,6 +69,7 @@ async def _send(
     template_id: uuid.UUID,
     personalisation: dict[str, Any] | None,
     reference: str | None,
+    unsubscribe_url: str | None,
 ) -> web.Response:
     app = request.app
     settings, vault = app[keys.SETTINGS], app[keys.VAULT]
@@ -77,13 +86,21 @@ async def _send(
         recipient = normalise_recipient(channel, raw_recipient, settings.default_region)
         if who.key_type is KeyType.TEAM:
             await _require_team_member(request, who, channel, recipient)
-        idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
+        idempotency_key = checked_key(request.headers.get(IDEMPOTENCY_HEADER))
+        this_hash = ""
         if idempotency_key is not None:
-            # Printable ASCII only: the key is stored as text, and a header is not always valid UTF-8.
-            if not (1 <= len(idempotency_key) <= 255 and idempotency_key.isascii() and idempotency_key.isprintable()):
-                raise BadRequest(f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters")
+            extra = {"one_click_unsubscribe_url": unsubscribe_url} if unsubscribe_url else {}
+            this_hash = request_hash(
+                vault,
+                channel=channel,
+                recipient=recipient,
+                template_id=template_id,
+                personalisation={**(personalisation or {}), **extra},
+                reference=reference,
+            )
             existing = await _by_idempotency_key(request, who, idempotency_key)
             if existing is not None:
+                check_same_request(idempotency_key, channel, existing.channel, existing.request_hash, this_hash)
                 await admitted.give_back()  # a repeat stores nothing, so it does not count
                 return _replay(request, channel, existing)
         template = await app[keys.TEMPLATES].get(who.service_id, template_id)
@@ -99,6 +116,7 @@ async def _send(
             api_key_id=who.key_id,
             reference=reference,
             idempotency_key=idempotency_key,
+            request_hash=this_hash or None,
             sender=who.service.sms_sender if channel is Channel.SMS else who.service.email_from,
         )
         try:
@@ -106,17 +124,16 @@ async def _send(
         except IntegrityError:
             # A concurrent request with the same idempotency key won the race: answer with its row.
             existing = await _by_idempotency_key(request, who, idempotency_key) if idempotency_key else None
-            if existing is None:
+            if existing is None or idempotency_key is None:
                 raise
+            check_same_request(idempotency_key, channel, existing.channel, existing.request_hash, this_hash)
             await admitted.give_back()
             return _replay(request, channel, existing)
     return json_response(_created_body(request, channel, prepared), status=201)
 
 
 def _replay(request: web.Request, channel: Channel, existing: Notification) -> web.Response:
-    """A repeated Idempotency-Key: the first notification again, if it was the same kind of request."""
-    if existing.channel != channel.value:
-        raise BadRequest(f"{IDEMPOTENCY_HEADER} was already used for an {existing.channel} notification")
+    """A repeated Idempotency-Key for the same request: the first notification again."""
     return json_response(_created_body(request, channel, existing), status=201)
 
 
@@ -149,7 +166,11 @@ def _created_body(request: web.Request, channel: Channel, item: Prepared | Notif
 async def _by_idempotency_key(request: web.Request, who: Caller, key: str) -> Notification | None:
     async with request.app[keys.SESSIONS]() as session:
         found: Notification | None = await session.scalar(
-            select(Notification).where(Notification.service_id == who.service_id, Notification.idempotency_key == key)
+            select(Notification).where(
+                Notification.service_id == who.service_id,
+                Notification.key_type == who.key_type.value,
+                Notification.idempotency_key == key,
+            )
         )
         return found
 

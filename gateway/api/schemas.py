@@ -14,6 +14,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.errors import ApiError, BadRequest, ValidationErrors
+from gateway.text_input import has_nul
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -23,12 +24,21 @@ Personalisation = dict[str, str | int | float | bool | list[str | int | float] |
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    @field_validator("reference", check_fields=False)
+    @field_validator("reference", "phone_number", "email_address", "one_click_unsubscribe_url", check_fields=False)
     @classmethod
     def _storable(cls, value: str | None) -> str | None:
-        # The reference is stored and searched as text; PostgreSQL cannot hold a NUL character.
-        if value is not None and "\x00" in value:
+        # Stored and searched as text; PostgreSQL cannot hold a NUL character (gateway.text_input).
+        if value is not None and has_nul(value):
             raise ValueError("must not contain NUL characters")
+        return value
+
+    @field_validator("personalisation", check_fields=False)
+    @classmethod
+    def _no_nul_values(cls, value: Personalisation | None) -> Personalisation | None:
+        for name, item in (value or {}).items():
+            texts = item if isinstance(item, list) else [item]
+            if has_nul(name) or any(isinstance(t, str) and has_nul(t) for t in texts):
+                raise ValueError(f"{name.replace(chr(0), '')!r} must not contain NUL characters")
         return value
 
 

@@ -23,7 +23,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create an async engine; SQLite gets WAL, a busy timeout, foreign keys and one thread hand-off per
-    statement (`gateway.db.sqlite_adapter`)."""
+    statement (`gateway.db.sqlite_adapter`). Bound parameters are never put in error messages or logs
+    (`hide_parameters`): they can be contact data (`gateway.logs`)."""
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, module=one_hop_dbapi(), **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -31,6 +31,8 @@ class Notification(Base):
     template_version: Mapped[int] = mapped_column(Integer)
     reference: Mapped[str | None] = mapped_column(String(1000))
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    # keyed hash of the request an Idempotency-Key was first used with (gateway.api.idempotency, migration 0009)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     recipient_enc: Mapped[str] = mapped_column(Text)
     recipient_index: Mapped[str] = mapped_column(String(64))
     subject_enc: Mapped[str | None] = mapped_column(Text)
@@ -69,6 +71,7 @@ class Notification(Base):
         Index(
             "ix_notifications_idempotency",
             "service_id",
+            "key_type",
             "idempotency_key",
             unique=True,
             **_where("idempotency_key IS NOT NULL"),

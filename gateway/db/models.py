@@ -54,6 +54,10 @@ class ApiKey(Base):
     secret_enc: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()
+    # migration 0009: who made it (the audit actor), and when it last authenticated a request, kept
+    # to the minute (gateway.api.key_usage: at most one write a minute per key and process)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    last_used_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (UniqueConstraint("service_id", "name"),)
 

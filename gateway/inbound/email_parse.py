@@ -9,7 +9,10 @@
   with ">", and a "-- " signature.
 * Attachments become `{"kind": "attachment", "filename", "content_type", "size"}`; their bytes are
   counted and dropped.
-* The Message-ID identifies the message for de-duplication; without one, a hash of the bytes does.
+* The Message-ID identifies the message for de-duplication; without one, a hash of the bytes does,
+  and one holding a NUL or other control character (PostgreSQL cannot store a NUL; refusing would
+  make the sender retry forever) becomes a hash of itself, so a resend still dedupes.
+* NUL characters are dropped from the text and attachment metadata (`gateway.text_input`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from email.parser import BytesParser
 from html.parser import HTMLParser
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
+
+from gateway.text_input import NUL
 
 MAX_ATTACHMENTS = 20
 _ON_WROTE = re.compile(r"^\s*(On\s.+\swrote|El\s.+\sescribi[oó])\s*:\s*$", re.IGNORECASE)
@@ -119,7 +124,7 @@ def _sender(message: EmailMessage) -> str | None:
     except (ValueError, TypeError, IndexError):
         return None
     for address in addresses:
-        if address.addr_spec and "@" in address.addr_spec:
+        if address.addr_spec and "@" in address.addr_spec and address.addr_spec.isprintable():
             return address.addr_spec.lower()
     return None
 
@@ -128,9 +133,12 @@ def parse_email(raw: bytes) -> ParsedEmail:
     """Parse one message; never raises for a malformed one (it just yields less)."""
     message = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(message, EmailMessage)
-    message_id = str(message.get("Message-ID", "") or "").strip()[:250]
+    message_id = str(message.get("Message-ID", "") or "").strip()
     if not message_id:
         message_id = "sha256:" + hashlib.sha256(raw).hexdigest()
+    elif not message_id.isprintable():
+        message_id = "sha256:" + hashlib.sha256(message_id.encode("utf-8", "surrogateescape")).hexdigest()
+    message_id = message_id[:250]
     body = message.get_body(preferencelist=("plain", "html"))
     text = ""
     if isinstance(body, EmailMessage):
@@ -145,8 +153,8 @@ def parse_email(raw: bytes) -> ParsedEmail:
             {
                 "kind": "attachment",
                 "filename": _filename(part),
-                "content_type": part.get_content_type(),
+                "content_type": "".join(ch for ch in part.get_content_type() if ch.isprintable())[:128],
                 "size": len(payload) if isinstance(payload, bytes) else 0,
             }
         )
-    return ParsedEmail(message_id, _sender(message), strip_quoted(text), attachments)
+    return ParsedEmail(message_id, _sender(message), strip_quoted(text.replace(NUL, "")), attachments)

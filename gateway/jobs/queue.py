@@ -57,7 +57,13 @@ def redis_settings(settings: Settings) -> RedisSettings:
 
 
 class ArqQueue:
-    """Enqueues arq jobs on one queue of one Redis pool."""
+    """Enqueues arq jobs on one queue of one Redis pool.
+
+    arq writes each job under keys whose start it fixes (`arq:job:`, `arq:retry:`,
+    `arq:in-progress:`, `arq:result:`, then the job id) and accepts no prefix for them. So every job
+    id is given the queue name (`{GATEWAY_REDIS_PREFIX}:queue:`) in front: those keys then read
+    `arq:job:{prefix}:queue:deliver:<id>`, and two gateways sharing one Redis never share a job key.
+    """
 
     def __init__(self, redis: ArqRedis, name: str, *, owns_pool: bool = False) -> None:
         self.redis = redis
@@ -73,7 +79,8 @@ class ArqQueue:
     async def enqueue(
         self, function: str, *args: str, job_id: str | None = None, defer_by: float | None = None
     ) -> bool:
-        job = await self.redis.enqueue_job(function, *args, _job_id=job_id, _defer_by=defer_by, _queue_name=self.name)
+        prefixed = f"{self.name}:{job_id}" if job_id is not None else None  # None: arq makes a random uuid
+        job = await self.redis.enqueue_job(function, *args, _job_id=prefixed, _defer_by=defer_by, _queue_name=self.name)
         return job is not None
 
     async def close(self) -> None:

@@ -24,6 +24,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from gateway.domain import Channel
 from gateway.errors import BadRequest
 from gateway.templating.fragments import sms_length
+from gateway.text_input import is_visible
 
 
 class MissingPersonalisation(BadRequest):
@@ -96,7 +97,7 @@ def _is_missing(value: object) -> bool:
     if value is None:
         return True
     if isinstance(value, str):
-        return not value.strip()
+        return not is_visible(value)  # blank, or only zero-width and other invisible characters
     if isinstance(value, list | tuple):
         return all(_is_missing(item) for item in value)
     return False
@@ -250,6 +251,10 @@ class Renderer:
         body = body.strip() if channel is Channel.SMS else _normalise(body)
         if not body:
             raise TemplateRenderError("The message is empty once rendered")
+        if not is_visible(body):
+            raise TemplateRenderError(
+                "The message has no visible characters once rendered (only spaces or zero-width characters)"
+            )
 
         if channel is Channel.SMS:
             length = sms_length(body)

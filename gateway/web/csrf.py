@@ -18,6 +18,7 @@ from aiohttp import web
 FORM_FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def csrf_token(key: bytes, purpose: str, cookie_value: str) -> str:
@@ -35,7 +36,7 @@ async def submitted_token(request: web.Request) -> str | None:
     header = request.headers.get(HEADER)
     if header:
         return header
-    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    if request.content_type in FORM_TYPES:
         value = (await request.post()).get(FORM_FIELD)
         return value if isinstance(value, str) else None
     return None

@@ -5,6 +5,7 @@ It handles every path except the API (`/v2`, `/webhooks`) and health checks, in 
 1. load the session from its cookie (expired ones are dropped) and derive the CSRF token;
 2. send anyone not signed in to /login, unless the path is one of the few public ones;
 3. refuse a POST (or any unsafe method) whose CSRF token is missing or wrong: 403, nothing runs;
+   and a form field or query parameter holding a NUL character (`gateway.text_input`): 400 naming it;
 4. answer 4xx/5xx as HTML pages, and add the security headers to every response.
 """
 
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from gateway import keys
 from gateway.api.errors import Handler
+from gateway.text_input import first_nul_field
 from gateway.web import csrf
 from gateway.web.context import Stage
 from gateway.web.render import render_page
@@ -54,6 +56,14 @@ class CsrfRefused(web.HTTPForbidden):
     """A state-changing request without the right CSRF token."""
 
 
+class NulRefused(web.HTTPBadRequest):
+    """A form field or query parameter with a NUL character (PostgreSQL cannot store or search one)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__()
+        self.field = field
+
+
 def is_page_path(path: str) -> bool:
     return not path.startswith(NOT_PAGES)
 
@@ -77,6 +87,11 @@ async def _guarded(request: web.Request, handler: Handler, has_csrf_cookie: bool
         if not csrf.token_ok(expected, given):
             log.warning("csrf_refused", path=path, method=request.method, had_token=given is not None)
             raise CsrfRefused()
+    fields: list[tuple[str, object]] = list(request.query.items())
+    if request.method not in csrf.SAFE_METHODS and request.content_type in csrf.FORM_TYPES:
+        fields += list((await request.post()).items())
+    if (field := first_nul_field(fields)) is not None:
+        raise NulRefused(field)
     return await handler(request)
 
 
@@ -86,6 +101,11 @@ def _error_page(request: web.Request, status: int, exc: Exception | None = None)
         title = "This form has expired"
         message = (
             "The form was not sent from a page of this site, or it was open too long. Reload the page and try again."
+        )
+    elif isinstance(exc, NulRefused):
+        message = (
+            f"The field {exc.field!r} contains a NUL character, which the gateway does not accept. "
+            "Remove it and try again."
         )
     return render_page(request, "error.html", status=status, title=title, message=message)
 

@@ -21,6 +21,7 @@ NOTICES = {
     "unlocked": "The account has been unlocked.",
     "totp_reset": "Two-factor sign-in has been reset: they set it up again at their next sign-in.",
     "enrolled": "Two-factor sign-in is set up.",
+    "key_revoked": "The API key has been revoked: every gateway process refuses it within 5 seconds.",
 }
 
 

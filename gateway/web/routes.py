@@ -16,6 +16,7 @@ from gateway.web import (
     account,
     add_client,
     admin_audit,
+    admin_keys,
     admin_staff,
     case_export,
     case_page,
@@ -52,11 +53,12 @@ def setup_web(app: web.Application) -> None:
     app[keys.PAGES] = PageRenderer(app[keys.SETTINGS].templates_dir / "pages")
     app[keys.PASSWORDS] = Passwords.from_settings(app[keys.SETTINGS])
     app.cleanup_ctx.append(_web_resources)
-    for module in (login_pages, home, account, templates_page, admin_staff, case_page, case_export, sandbox_phone):
+    for module in (login_pages, home, account, templates_page, admin_staff, admin_keys, case_page, case_export):
         app.router.add_routes(module.routes)
     app.router.add_routes(admin_audit.routes)
     for directory in (caseload, add_client, person_page, merge_page):  # people and cases (/people/new first)
         app.router.add_routes(directory.routes)
+    app.router.add_routes(sandbox_phone.routes)
     for chat in (inbox, conversation, compose, live_socket):  # inbox, conversations, live updates
         app.router.add_routes(chat.routes)
     live_socket.setup(app)

@@ -1,6 +1,9 @@
 """The sign-in checks: password, then a code from an authenticator app; lockout and the audit trail.
 
-* Five failures in a row (wrong passwords or wrong codes) lock the account for 15 minutes.
+* Five failures in a row (wrong passwords or wrong codes) lock the account for 15 minutes. A
+  password attempt is counted *before* the password is checked, by one conditional UPDATE that
+  succeeds only while the account is unlocked and has attempts left, so parallel attempts cannot
+  get more than five passwords checked per lockout window (a right password gives its attempt back).
 * Unknown email, wrong password and locked account all get the same answer (`FAILED`) after the
   same amount of work (a dummy argon2 check), so the answer does not tell which it was.
 * A code is accepted once: the step it belongs to is kept, and only later steps pass after it.
@@ -102,10 +105,24 @@ class SignIn:
                 action="login.password", outcome="locked", actor=actor, service_id=user.service_id, source_ip=ip
             )
             return None
+        counted = await self._claim_attempt(user.id)
+        if counted is None:  # locked, or the attempts left are all in flight right now
+            await self._passwords.waste_time(password)
+            await self._audit(
+                action="login.password", outcome="locked", actor=actor, service_id=user.service_id, source_ip=ip
+            )
+            return None
         verified = await self._passwords.verify(user.password_hash, password)
         if not verified.ok:
-            await self.register_failure(user.id, user.service_id, ip, "login.password", "failure")
+            await self.register_failure(user.id, user.service_id, ip, "login.password", "failure", counted=counted)
             return None
+        async with self._sessions() as db:  # a right password: its attempt does not count against them
+            await db.execute(
+                update(StaffUser)
+                .where(StaffUser.id == user.id, StaffUser.failed_logins > 0)
+                .values(failed_logins=StaffUser.failed_logins - 1)
+            )
+            await db.commit()
         async with self._sessions() as db:
             # Read again: failures running in parallel with this check may have locked the account.
             fresh = await db.get(StaffUser, user.id, populate_existing=True)
@@ -128,20 +145,48 @@ class SignIn:
             await db.commit()
             return PasswordPassed(user.id, user.service_id, fresh.totp_secret_enc is not None)
 
-    async def register_failure(
-        self, user_id: uuid.UUID, service_id: uuid.UUID, ip: str | None, action: str, outcome: str
-    ) -> bool:
-        """Count a failed attempt; lock the account at the fifth. True when it is now locked."""
+    async def _claim_attempt(self, user_id: uuid.UUID) -> int | None:
+        """Count one attempt up front, atomically: the new count, or None when locked or none are left."""
         now = utcnow()
-        actor = audit.staff_actor(user_id)
         async with self._sessions() as db:
             count = await db.scalar(
                 update(StaffUser)
-                .where(StaffUser.id == user_id)
+                .where(
+                    StaffUser.id == user_id,
+                    or_(StaffUser.locked_until.is_(None), StaffUser.locked_until <= now),
+                    StaffUser.failed_logins < MAX_FAILURES,
+                )
                 .values(failed_logins=StaffUser.failed_logins + 1)
                 .returning(StaffUser.failed_logins)
             )
-            failures = int(count or 0)
+            await db.commit()
+        return None if count is None else int(count)
+
+    async def register_failure(
+        self,
+        user_id: uuid.UUID,
+        service_id: uuid.UUID,
+        ip: str | None,
+        action: str,
+        outcome: str,
+        *,
+        counted: int | None = None,
+    ) -> bool:
+        """Count a failed attempt (unless `counted` says it was counted already, as password attempts
+        are); lock the account at the fifth. True when it is now locked."""
+        now = utcnow()
+        actor = audit.staff_actor(user_id)
+        async with self._sessions() as db:
+            if counted is None:
+                count = await db.scalar(
+                    update(StaffUser)
+                    .where(StaffUser.id == user_id)
+                    .values(failed_logins=StaffUser.failed_logins + 1)
+                    .returning(StaffUser.failed_logins)
+                )
+                failures = int(count or 0)
+            else:
+                failures = counted
             audit.record(
                 db,
                 action=action,

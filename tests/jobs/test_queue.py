@@ -141,7 +141,7 @@ async def arq_queue(live_redis: str, redis_prefix: str) -> AsyncIterator[ArqQueu
 async def test_arq_queue_dedupes_and_its_jobs_see_the_same_retry_semantics(
     arq_queue: ArqQueue, recorder: Recorder
 ) -> None:
-    job_id = f"{arq_queue.name}:r"
+    job_id = "r"
     assert await arq_queue.enqueue("retry_twice", "r", job_id=job_id) is True
     assert await arq_queue.enqueue("retry_twice", "again", job_id=job_id) is False
     worker = Worker(
@@ -156,7 +156,7 @@ async def test_arq_queue_dedupes_and_its_jobs_see_the_same_retry_semantics(
     await worker.async_run()
     assert [c[1] for c in recorder.calls] == [1, 2, 3]
     assert await arq_queue.enqueue("retry_twice", "r", job_id=job_id) is True  # results are not kept
-    await arq_queue.redis.delete(arq_queue.name, f"arq:job:{job_id}")
+    await arq_queue.redis.delete(arq_queue.name, f"arq:job:{arq_queue.name}:{job_id}")
 
 
 async def test_embedded_settings_build_a_local_queue(recorder: Recorder) -> None:

@@ -5,6 +5,7 @@ Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import threading
@@ -364,3 +365,18 @@ async def test_unknown_and_locked_accounts_cost_a_real_check_off_the_loop(
     assert len(counting.threads) == 2
     # argon2 never runs on the event loop's thread
     assert threading.current_thread().name not in counting.threads
+
+
+async def test_parallel_password_attempts_check_at_most_five_passwords(
+    client: Client, service: ServiceUnderTest, staff_factory: StaffFactory, sessions: Sessions
+) -> None:
+    """Attempts are counted before the password is checked, atomically: 40 at once cannot get more
+    than five passwords checked before the lock (it was 30-60 per window)."""
+    staff = await staff_factory(service.id)
+    answers = await asyncio.gather(*(post_password(client, staff.email, f"guess number {i}") for i in range(40)))
+    assert {a.status for a in answers} == {400}
+    rows = await audit_rows(sessions, service.id, actor=f"staff:{staff.id}")
+    checked = [r for r in rows if (r.action, r.outcome) == ("login.password", "failure")]
+    assert len(checked) == 5
+    assert [r for r in rows if r.action == "login.lockout"] != []
+    assert (await user_row(sessions, staff)).locked_until is not None
