@@ -105,3 +105,5 @@ class RecordKind(StrEnum):
     NOTE = "note"
     EXPORT = "export"
     ASSIGNMENT = "assignment"
+    CONSENT = "consent"  # an opt-out or opt-in that was not an inbound message (one-click unsubscribe)
+    CONTACT = "contact"  # a sender linked to a person by staff

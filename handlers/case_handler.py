@@ -22,7 +22,7 @@ from gateway.errors import ApiError
 from gateway.outbound import normalise_recipient
 from handlers.base import InboundContext, Outcome
 from handlers.conversations import file_message, person_key
-from handlers.replies import queue_notification, reply_once_a_day
+from handlers.replies import no_reply_reason, queue_notification, reply_once_a_day
 
 ALERT_TEMPLATE = "staff_new_message_alert"
 OUT_OF_OFFICE = "out_of_office"
@@ -53,7 +53,9 @@ class CaseHandler:
         parts.append(f"assigned to staff {staff.id}, unread {conversation.unread_count}")
         if message.settings.inbound_staff_alerts and conversation.unread_count == 1:
             parts.append(await _alert(message, staff, conversation.id))
-        if staff.out_of_office:
+        if staff.out_of_office and (no_reply := no_reply_reason(message)) is not None:
+            parts.append(f"out of office: no reply: {no_reply}")
+        elif staff.out_of_office:
             sent, already = await reply_once_a_day(message, OUT_OF_OFFICE, staff.out_of_office)
             if already:
                 parts.append("out of office: already replied today")

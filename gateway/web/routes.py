@@ -26,6 +26,7 @@ from gateway.web import (
     login_pages,
     sandbox_phone,
     templates_page,
+    unsubscribe_page,
 )
 from gateway.web.pages import PageRenderer
 from gateway.web.passwords import Passwords
@@ -51,6 +52,7 @@ def setup_web(app: web.Application) -> None:
     for module in (login_pages, home, account, templates_page, admin_staff, case_page, case_export, sandbox_phone):
         app.router.add_routes(module.routes)
     app.router.add_routes(admin_audit.routes)
+    app.router.add_routes(unsubscribe_page.routes)  # public: a signed link, not a staff page
     for chat in (inbox, conversation, compose, live_socket):  # inbox, conversations, live updates
         app.router.add_routes(chat.routes)
     live_socket.setup(app)
