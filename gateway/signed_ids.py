@@ -35,8 +35,8 @@ def read_signed_id(vault: Vault, purpose: bytes, token: str) -> uuid.UUID | None
         raw = base64.b32decode(text + "=" * (-len(text) % 8))
     except ValueError:
         return None
-    if len(raw) != 16 + _MAC_BYTES:
-        return None
+    if len(raw) != 16 + _MAC_BYTES or base64.b32encode(raw).decode().rstrip("=") != text:
+        return None  # also refuses a spelling that differs only in the last character's unused bits
     value = uuid.UUID(bytes=raw[:16])
     if not hmac.compare_digest(raw[16:], _mac(vault, purpose, value)):
         return None
