@@ -98,7 +98,9 @@ async def test_a_forged_from_cannot_opt_someone_back_in(make_gateway: GatewayFac
     await add_person(gw, "+12025550104", email=VICTIM)
     async with gw.sessions() as session:
         index = gw.vault.blind_index(email_index_form(VICTIM))
-        await record_opt_out(session, service_id=gw.service.id, channel=Channel.EMAIL, address_index=index, source="test")
+        await record_opt_out(
+            session, service_id=gw.service.id, channel=Channel.EMAIL, address_index=index, source="test"
+        )
         await session.commit()
 
     message = await write_from(gw, port, attacker, VICTIM, "START")
@@ -191,7 +193,11 @@ async def test_reminder_email_carries_a_one_click_unsubscribe_that_works(
     tampered = path[: -len(token)] + token[:20] + ("a" if token[20] != "a" else "b") + token[21:]
     base32 = "abcdefghijklmnopqrstuvwxyz234567"
     unused_bits = path[:-1] + base32[base32.index(token[-1]) ^ 1]  # the same bytes, spelled another way
-    for bad in (tampered, unused_bits, "/unsubscribe/" + make_reply_address(gw.vault, notification_id, "x").split("+")[1][:-2]):
+    for bad in (
+        tampered,
+        unused_bits,
+        "/unsubscribe/" + make_reply_address(gw.vault, notification_id, "x").split("+")[1][:-2],
+    ):
         refused = await gw.client.post(bad, data={"List-Unsubscribe": "One-Click"})
         assert refused.status == 404, bad
     assert not await opted_out(gw, VICTIM) and await consent_events(gw) == []
