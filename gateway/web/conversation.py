@@ -27,8 +27,10 @@ from gateway.crypto import Vault
 from gateway.db import ContactPoint, Conversation, InboundMessage, Person, Service
 from gateway.domain import Channel, ContactKind
 from gateway.policy import is_opted_out
+from gateway.victim_access import victim_people
 from gateway.web.access import audit_view, can_see_victim_data, not_found, parse_id, signed_in
 from gateway.web.compose_form import composer_context
+from gateway.web.context import StaffContext
 from gateway.web.conversation_data import get_conversation, is_victim_conversation, load_thread, unknown_sender
 from gateway.web.render import render_page
 
@@ -104,6 +106,26 @@ async def reply_target(db: AsyncSession, vault: Vault, conversation: Conversatio
     return ReplyTarget(channel, address, index, sender)
 
 
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A person an unknown sender may be linked to; `victim` asks for a confirmation when chosen."""
+
+    id: uuid.UUID
+    name: str
+    victim: bool
+
+
+async def link_candidates(db: AsyncSession, staff: StaffContext) -> list[Candidate]:
+    """The people of the service this member of staff may link a sender to: victims only for roles
+    allowed victim data (`gateway.victim_access`), so an officer is never shown who is a victim."""
+    victims = set((await db.scalars(victim_people(staff.service_id))).all())
+    query = select(Person.id, Person.display_name).where(Person.service_id == staff.service_id)
+    if victims and not can_see_victim_data(staff, staff.service):
+        query = query.where(Person.id.not_in(victims))
+    rows = (await db.execute(query.order_by(Person.display_name).limit(500))).all()
+    return [Candidate(pid, name, pid in victims) for pid, name in rows]
+
+
 def parse_after(raw: str | None) -> datetime | None:
     if not raw:
         return None
@@ -126,18 +148,7 @@ async def conversation_context(request: web.Request, conversation_id: uuid.UUID)
         opted_out = target is not None and await is_opted_out(
             db, staff.service_id, target.channel, target.index, target.sender
         )
-        people = []
-        if person is None:
-            people = list(
-                (
-                    await db.execute(
-                        select(Person.id, Person.display_name)
-                        .where(Person.service_id == staff.service_id)
-                        .order_by(Person.display_name)
-                        .limit(500)
-                    )
-                ).all()
-            )
+        people = await link_candidates(db, staff) if person is None else []
         last = await db.get(InboundMessage, conversation.last_inbound_id) if conversation.last_inbound_id else None
         if conversation.unread_count:
             await db.execute(update(Conversation).where(Conversation.id == conversation.id).values(unread_count=0))
