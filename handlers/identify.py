@@ -16,8 +16,9 @@ token was sent to": anyone who once got an email from the service could otherwis
 own reply address with a forged `From: victim@...` and the word STOP, and opt the victim out. Such
 a message changes no consent (`opt_out`), answers no question (`answers`) and gets no auto-reply.
 
-One query finds the person, their open cases (newest first) and each case's active officer
-(`message.officers`), because this runs for every message.
+One query finds the person, their open cases (newest first), each case's active officer
+(`message.officers`) and whether the person is a victim participant (`message.victim`), because
+this runs for every message.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import uuid
 from sqlalchemy import BindParameter, ColumnElement, Select, Uuid, and_, bindparam, select
 
 from gateway.db import Case, CaseParticipant, ContactPoint, Notification, Person, StaffUser
-from gateway.domain import CaseStatus, Channel, ContactKind
+from gateway.domain import CaseStatus, Channel, ContactKind, ParticipantRole
 from handlers.base import InboundContext, Outcome
 
 CONTACT_KIND = {Channel.SMS: ContactKind.PHONE, Channel.EMAIL: ContactKind.EMAIL}
@@ -36,10 +37,11 @@ MAX_ROWS = 50
 
 def _people_with_cases(
     service_id: BindParameter[uuid.UUID], *where: ColumnElement[bool]
-) -> Select[Person, Case, StaffUser]:
-    """Person, open case (or NULL) and its active officer (or NULL), within one service."""
+) -> Select[Person, Case, StaffUser, str]:
+    """Person, open case (or NULL), its active officer (or NULL) and the person's role in a case (or
+    NULL), within one service."""
     return (
-        select(Person, Case, StaffUser)
+        select(Person, Case, StaffUser, CaseParticipant.role)
         .outerjoin(CaseParticipant, CaseParticipant.person_id == Person.id)
         .outerjoin(
             Case,
@@ -109,15 +111,16 @@ class Identify:
         if query is BY_CONTACT_POINT:
             params = {"kind": CONTACT_KIND[inbound.channel].value, "value_index": address_index}
         rows = (await session.execute(query, {"service_id": service_id, **params})).all()
-        people = {person.id: person for person, _, _ in rows}
+        people = {person.id: person for person, _, _, _ in rows}
         if len(people) > 1:
             message.ambiguous = True
             return Outcome.proceed(f"{prefix}sender's address belongs to {len(people)} people; not matched")
         if not people:
             return Outcome.proceed(f"{prefix}sender not known in this service")
         message.person = next(iter(people.values()))
-        cases = {case.id: case for _, case, _ in rows if case is not None}  # a person may take part twice
-        message.officers = {case.id: staff for _, case, staff in rows if case is not None and staff is not None}
+        message.victim = any(role == ParticipantRole.VICTIM for *_, role in rows)
+        cases = {case.id: case for _, case, _, _ in rows if case is not None}  # a person may take part twice
+        message.officers = {case.id: staff for _, case, staff, _ in rows if case is not None and staff is not None}
         first = message.notification.case_id if message.notification is not None else None
         # The case of the message being answered comes first; then the newest.
         message.cases = sorted(cases.values(), key=lambda c: c.id != first)

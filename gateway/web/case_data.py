@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.crypto import Vault
 from gateway.db import Case, CaseParticipant, ContactPoint, Conversation, Person, RecordEntry, StaffUser
-from gateway.domain import RecordKind
+from gateway.domain import ParticipantRole, RecordKind
 from gateway.localtime import DEFAULT_ZONE, day_start
 from gateway.record import append_in_session
 
@@ -68,6 +68,16 @@ async def case_handlers(db: AsyncSession, service_id: uuid.UUID) -> list[StaffUs
         )
     ).all()
     return [u for u in rows if any(role in CASE_HANDLER_ROLES for role in u.roles)]
+
+
+async def has_victims(db: AsyncSession, case_id: uuid.UUID) -> bool:
+    """Whether a victim takes part in the case: then only staff allowed victim data may hold it."""
+    found = await db.scalar(
+        select(CaseParticipant.id)
+        .where(CaseParticipant.case_id == case_id, CaseParticipant.role == ParticipantRole.VICTIM.value)
+        .limit(1)
+    )
+    return found is not None
 
 
 async def participants(db: AsyncSession, vault: Vault, case_id: uuid.UUID, *, show_victims: bool) -> list[Participant]:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import keys
 from gateway.crypto import Vault
-from gateway.db import ContactPoint, Conversation, InboundMessage, Person, Service
+from gateway.db import ContactPoint, Conversation, InboundMessage, Notification, Person, Service
 from gateway.domain import Channel, ContactKind
 from gateway.policy import is_opted_out
 from gateway.victim_access import victim_people
@@ -80,13 +80,21 @@ async def visible_conversation(
 
 
 async def reply_target(db: AsyncSession, vault: Vault, conversation: Conversation) -> ReplyTarget | None:
-    """The last inbound message's sender and channel; else the person's phone; else nowhere."""
+    """The last inbound message's sender and channel; else the person's phone; else nowhere.
+
+    An email reply is answered at the address its reply token was sent to when its From differs:
+    anyone can type any From, and staff must not be made to write to an address of a stranger's
+    choosing (or a victim's) from someone else's conversation.
+    """
     service = await db.get(Service, conversation.service_id)
     assert service is not None
     last = await db.get(InboundMessage, conversation.last_inbound_id) if conversation.last_inbound_id else None
     if last is not None and last.channel in (Channel.SMS.value, Channel.EMAIL.value):
         channel = Channel(last.channel)
         address, index = vault.open(last.sender_enc), last.sender_index
+        answered = await _answered_email(db, conversation.service_id, last)
+        if answered is not None and answered.recipient_index != index:
+            address, index = vault.open(answered.recipient_enc), answered.recipient_index
     elif conversation.person_id is not None:
         phone = await db.scalar(
             select(ContactPoint)
@@ -124,6 +132,17 @@ async def link_candidates(db: AsyncSession, staff: StaffContext) -> list[Candida
         query = query.where(Person.id.not_in(victims))
     rows = (await db.execute(query.order_by(Person.display_name).limit(500))).all()
     return [Candidate(pid, name, pid in victims) for pid, name in rows]
+
+
+async def _answered_email(db: AsyncSession, service_id: uuid.UUID, message: InboundMessage) -> Notification | None:
+    """The email of this service that an inbound email replied to (by its reply token), if any."""
+    if message.channel != Channel.EMAIL.value or message.reply_to_notification_id is None:
+        return None
+    return await db.scalar(
+        select(Notification).where(
+            Notification.id == message.reply_to_notification_id, Notification.service_id == service_id
+        )
+    )
 
 
 def parse_after(raw: str | None) -> datetime | None:

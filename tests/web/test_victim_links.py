@@ -13,15 +13,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.api.intake import insert_notifications
 from gateway.crypto import Vault
-from gateway.db import Case, ContactPoint, Conversation, RecordEntry
-from gateway.domain import RecordKind
+from gateway.db import Case, ContactPoint, Conversation, InboundMessage, Notification, RecordEntry
+from gateway.domain import Channel, KeyType, RecordKind
+from gateway.outbound import prepare_notification
+from gateway.template_store import TemplateStore
+from gateway.templating import Renderer
+from gateway.web.compose_form import FREE_TEXT
 from tests.factories import ServiceUnderTest, make_service
-from tests.web.cases import set_service_kind
-from tests.web.chat import add_conversation, add_person
+from tests.web.cases import make_case, set_service_kind
+from tests.web.chat import add_conversation, add_person, set_sms_sender
 from tests.web.conftest import StaffFactory
 from tests.web.staff import audit_rows, csrf_from, sign_in
 
@@ -167,3 +172,86 @@ async def test_every_link_is_in_the_case_record(
     [entry] = await record(sessions, case_id)
     assert (entry.kind, entry.data["victim"]) == (RecordKind.CONTACT, False)
     assert len(await audit_rows(sessions, service.id, action="conversation.link")) == 1
+
+
+async def test_a_case_with_a_victim_goes_only_to_staff_allowed_victim_data(
+    make_client: MakeClient, staff_factory: StaffFactory, sessions: async_sessionmaker[AsyncSession], vault: Vault
+) -> None:
+    unit = await victim_unit(sessions, vault)
+    holder = await staff_factory(unit.id, roles=("victim_advocate",), name="Ava Advocate")
+    officer = await staff_factory(unit.id, roles=("officer",), name="Oscar Officer")
+    colleague = await staff_factory(unit.id, roles=("victim_advocate",), name="Val Advocate")
+    case = await make_case(
+        sessions, vault, unit.id, name="Vera Victim", role="victim", assigned=holder.id, conversation=True
+    )
+    client = await make_client()
+    await sign_in(client, holder)
+
+    page = await (await client.get(f"/cases/{case.ref}")).text()
+    assert f'<option value="{colleague.id}">Val Advocate</option>' in page and "Oscar Officer" not in page
+    token = await csrf_from(client, f"/cases/{case.ref}")
+    refused = await client.post(f"/cases/{case.ref}/transfer", data={"staff_id": str(officer.id), "csrf_token": token})
+    assert refused.status == 400
+    assert "can be transferred only to a victim advocate, supervisor or admin" in await refused.text()
+    async with sessions() as db:
+        row = await db.get(Case, case.case_id)
+        assert row is not None and row.assigned_staff_id == holder.id
+        moved = await db.scalar(select(Conversation).where(Conversation.person_id == case.person_id))
+        assert moved is not None and moved.assigned_staff_id == holder.id
+    assert [e.kind for e in await record(sessions, case.case_id)] == []
+
+    done = await client.post(f"/cases/{case.ref}/transfer", data={"staff_id": str(colleague.id), "csrf_token": token})
+    assert done.status == 200 and "The case has been transferred." in await done.text()
+
+
+async def test_a_reply_goes_to_the_address_the_token_was_sent_to_not_the_from(
+    make_client: MakeClient,
+    staff_factory: StaffFactory,
+    service: ServiceUnderTest,
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+) -> None:
+    """An email whose From was forged must not make staff write to the forged address."""
+    await set_sms_sender(sessions, service.id, email_from="Office <office@agency.example.org>")
+    person_id = await add_person(sessions, vault, service.id, "Mal Client", case_ref=f"C-{uuid.uuid4().hex[:6]}")
+    template = await TemplateStore(sessions).get(service.id, FREE_TEXT[Channel.EMAIL])
+    prepared = prepare_notification(
+        vault=vault,
+        renderer=Renderer(),
+        template=template,
+        channel=Channel.EMAIL,
+        recipient="mal@example.net",
+        personalisation={"subject": "Visit", "message": "Tuesday"},
+        service_id=service.id,
+        key_type=KeyType.LIVE,
+        person_id=person_id,
+    )
+    async with sessions() as db:
+        await insert_notifications(await db.connection(), [prepared.row])
+        await db.commit()
+    conversation = await add_conversation(
+        sessions, vault, service.id, "victim@example.org", "STOP", person_id=person_id
+    )
+    async with sessions() as db:
+        await db.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id == conversation.inbound_id)
+            .values(
+                channel="email",
+                sender_index=vault.blind_index("victim@example.org"),
+                reply_to_notification_id=prepared.row["id"],
+            )
+        )
+        await db.commit()
+    client = await as_role(make_client, staff_factory, service.id, "officer")
+    token = await csrf_from(client, f"/conversations/{conversation.id}")
+    sent = await client.post(
+        f"/conversations/{conversation.id}/send",
+        data={"csrf_token": token, "message": "Your visit is confirmed"},
+        allow_redirects=False,
+    )
+    assert sent.status == 303
+    async with sessions() as db:
+        rows = (await db.scalars(select(Notification).where(Notification.created_by_staff_id.is_not(None)))).all()
+    [reply] = [n for n in rows if n.service_id == service.id]
+    assert vault.open(reply.recipient_enc) == "mal@example.net"
