@@ -110,15 +110,16 @@ async def case_detail_page(request: web.Request, errors: list[str] | None = None
         _date(query.get("from", ""), "from", errors),
         _date(query.get("to", ""), "to", errors),
         staff.service.timezone,
+        hide_victims=not can_see_victim_data(staff, staff.service),
     )
-    show_victims = can_see_victim_data(staff, staff.service)
+    show_victims = not where.hide_victims
     async with request.app[keys.SESSIONS]() as db:
         case = await load_case(db, staff, request.match_info["ref"])
         people = await participants(db, request.app[keys.VAULT], case.id, show_victims=show_victims)
         for person in people:
             if person.role == "victim" and show_victims:
                 audit_view(db, request, staff, "victim_participant", str(person.person_id))
-        entries = await timeline(db, case.id, where)
+        entries = await timeline(db, case, where)
         staff_list = await case_handlers(db, staff.service_id)
         targets = await transfer_targets(db, staff, case)
         await db.commit()
