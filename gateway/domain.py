@@ -108,3 +108,5 @@ class RecordKind(StrEnum):
     # a change to the person's or the case's details, synced or made by staff (gateway.directory)
     DETAILS = "details"
     MERGE = "merge"  # two people found to be one (gateway.directory.merge)
+    CONSENT = "consent"  # an opt-out or opt-in that was not an inbound message (one-click unsubscribe)
+    CONTACT = "contact"  # a sender linked to a person by staff

@@ -77,8 +77,13 @@ def prepare_notification(
     person_id: uuid.UUID | None = None,
     case_id: uuid.UUID | None = None,
     created_by_staff_id: uuid.UUID | None = None,
+    one_click_unsubscribe: bool = False,
 ) -> Prepared:
-    """Check everything and build the row; raises an ApiError on the first problem."""
+    """Check everything and build the row; raises an ApiError on the first problem.
+
+    `one_click_unsubscribe`: email the gateway sends on its own (reminders, broadcasts) says so, and
+    goes out with `List-Unsubscribe` and a signed one-click link (`gateway.unsubscribe`).
+    """
     if template is None:
         raise BadRequest("Template not found")
     if template.channel is not channel:
@@ -118,5 +123,6 @@ def prepare_notification(
         "scheduled_for": None,
         "sent_at": None,
         "completed_at": None,
+        "one_click_unsubscribe": one_click_unsubscribe and channel is Channel.EMAIL,
     }
     return Prepared(row, recipient, rendered, template)

@@ -5,10 +5,13 @@ One place for it, used by the API, the CLI, contact points and inbound matching.
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 DEFAULT_REGION = "US"
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 class InvalidRecipient(ValueError):
@@ -67,3 +70,9 @@ def normalise_email(raw: str) -> str:
 def email_index_form(address: str) -> str:
     """The form used for blind-index lookups: the whole address lower-cased."""
     return address.lower()
+
+
+def can_receive_sms(sender: str) -> bool:
+    """Whether a text can be sent back to this sender: an E.164 number. Alphanumeric sender ids
+    ("ACME"), short codes and empty senders take no replies (the carrier would refuse them)."""
+    return bool(E164.match(sender))

@@ -17,6 +17,7 @@ from gateway.db import OpenQuestion
 from gateway.db.base import utcnow
 from gateway.keywords import single_word
 from handlers.base import InboundContext, Outcome
+from handlers.identify import SENDER_MISMATCH
 
 MAX_ANSWER_CHARS = 32
 LOOK_BACK = 20  # open questions considered per reply, newest first
@@ -29,6 +30,8 @@ class Answers:
     async def handle(self, message: InboundContext) -> Outcome:
         if message.person is None:
             return Outcome.proceed("no person identified, so no open question")
+        if message.sender_mismatch:
+            return Outcome.proceed(f"not taken as an answer: {SENDER_MISMATCH}")
         body = message.inbound.body
         word = single_word(body) if len(body) <= MAX_ANSWER_CHARS else None
         if word is None:

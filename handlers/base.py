@@ -101,6 +101,10 @@ class InboundContext:
     notification: Notification | None = None  # the outbound message this replies to, if known
     conversation: Conversation | None = None
     ambiguous: bool = False  # the sender's address belongs to more than one person
+    victim: bool = False  # the person is a victim participant of a case (gateway.victim_access)
+    # An email whose From is not the address its reply token was sent to (see identify.py): kept as
+    # an ordinary reply, but it changes no consent, answers no question and gets no auto-reply.
+    sender_mismatch: bool = False
     facts: dict[str, Any] = field(default_factory=dict)  # small ids/flags for the case record
     _after_commit: list[AfterCommit] = field(default_factory=list)
 

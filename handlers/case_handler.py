@@ -11,7 +11,9 @@ case the message is filed under, and pushed live to staff browsers. Then, for th
   sender (see `handlers.replies.reply_once_a_day`).
 
 A person with no open case, or whose case has no officer, still gets their conversation: it is
-filed unclaimed, for a supervisor to pick up. Ends the chain for every identified person.
+filed unclaimed, for a supervisor to pick up. So is a victim's message when the case's officer may
+not see victim data (`gateway.victim_access`): a victim's texts are never assigned to, or alerted
+to, staff who must not know of them. Ends the chain for every identified person.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from gateway.db import StaffUser
 from gateway.domain import Channel
 from gateway.errors import ApiError
 from gateway.outbound import normalise_recipient
+from gateway.victim_access import can_see_victim_data
 from handlers.base import InboundContext, Outcome
 from handlers.conversations import file_message, person_key
-from handlers.replies import queue_notification, reply_once_a_day
+from handlers.replies import no_reply_reason, queue_notification, reply_once_a_day
 
 ALERT_TEMPLATE = "staff_new_message_alert"
 OUT_OF_OFFICE = "out_of_office"
@@ -38,22 +41,29 @@ class CaseHandler:
         if person is None:
             return Outcome.proceed("no person identified: not a case conversation")
         staff = message.officers.get(case.id) if case is not None else None  # found by identify
+        hidden = staff is not None and message.victim and not can_see_victim_data(staff, message.service)
+        if hidden:
+            staff = None
         conversation = await file_message(
             message,
             key=person_key(person.id),
             person_id=person.id,
             assigned_staff_id=staff.id if staff is not None else None,
-            reassign=case is not None,
+            reassign=case is not None and not hidden,  # whoever (allowed) holds it keeps it
             case_id=case.id if case is not None else None,
         )
         parts = [f"filed in conversation {conversation.id}"]
+        if hidden:
+            return Outcome.stop(f"{parts[0]}; not assigned to the case's officer, who may not see victim data")
         if staff is None:
             why = "no open case" if case is None else "the case has no active officer"
             return Outcome.stop(f"{parts[0]}; unclaimed: {why}")
         parts.append(f"assigned to staff {staff.id}, unread {conversation.unread_count}")
         if message.settings.inbound_staff_alerts and conversation.unread_count == 1:
             parts.append(await _alert(message, staff, conversation.id))
-        if staff.out_of_office:
+        if staff.out_of_office and (no_reply := no_reply_reason(message)) is not None:
+            parts.append(f"out of office: no reply: {no_reply}")
+        elif staff.out_of_office:
             sent, already = await reply_once_a_day(message, OUT_OF_OFFICE, staff.out_of_office)
             if already:
                 parts.append("out of office: already replied today")

@@ -13,6 +13,10 @@ case, accents or punctuation; "can't stop by today" is not a keyword.
 A keyword ends the chain; the decision goes to the case record. No confirmation is sent for STOP
 or START: on a real number Twilio itself answers those, and a second message would be one more
 than the person asked for. The sandbox behaves the same way.
+
+An email whose From is not the address its reply token was sent to (`message.sender_mismatch`,
+see `handlers.identify`) is no keyword: it changes no consent and gets no HELP reply, and goes on
+as an ordinary reply (the decision says why).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from gateway.consent import record_opt_in, record_opt_out
 from gateway.keywords import Keyword, keyword_of
 from gateway.policy import is_opted_out
 from handlers.base import InboundContext, Outcome
+from handlers.identify import SENDER_MISMATCH
 from handlers.replies import queue_reply
 
 HELP_FALLBACK = "{name}. Reply STOP to stop these messages, START to receive them again."
@@ -37,6 +42,8 @@ class OptOut:
         if found is None:
             return Outcome.proceed("not a keyword")
         word, kind = found
+        if message.sender_mismatch:
+            return Outcome.proceed(f"{word}: not applied: {SENDER_MISMATCH}; kept as an ordinary reply")
         inbound, service = message.inbound, message.service
         session, person_id = message.session, message.person.id if message.person else None
         address = (service.id, inbound.channel, inbound.sender_index)

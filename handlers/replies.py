@@ -5,6 +5,11 @@ validation and rendering as the API), writes it with `insert_notifications` insi
 transaction, and enqueues `deliver_notification` after the commit. So an auto-reply exists only
 if the message's handling committed, the delivery policy (opt-outs, quiet hours, rate limits)
 applies to it as to anything else, and a lost enqueue is picked up by the delivery sweeper.
+
+Automatic replies (out-of-office, the unclaimed inbox's) go only to a sender that can receive one
+(`no_reply_reason`): not to an alphanumeric sender id such as `ACME`, a short code or an empty
+sender, which a carrier would refuse, and not to an email From that is not the address the reply
+token was sent to, which may be forged.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from gateway.db.base import utcnow
 from gateway.domain import Channel, KeyType
 from gateway.errors import ApiError
 from gateway.outbound import prepare_notification
+from gateway.recipients import can_receive_sms
 from gateway.template_store import TemplateRow
 from handlers.base import InboundContext
+from handlers.identify import SENDER_MISMATCH
 
 log = structlog.get_logger()
 
@@ -134,6 +141,19 @@ async def queue_reply(message: InboundContext, text: str) -> uuid.UUID | None:
         person_id=message.person.id if message.person is not None else None,
         case_id=message.case.id if message.case is not None else None,
     )
+
+
+CANNOT_RECEIVE = "the sender cannot receive text messages (an alphanumeric sender id, short code or no number)"
+
+
+def no_reply_reason(message: InboundContext) -> str | None:
+    """Why no automatic reply may go to this message's sender; None when one may."""
+    inbound = message.inbound
+    if message.sender_mismatch:
+        return SENDER_MISMATCH
+    if inbound.channel is Channel.SMS and not can_receive_sms(inbound.sender):
+        return CANNOT_RECEIVE
+    return None
 
 
 async def reply_once_a_day(message: InboundContext, kind: str, text: str) -> tuple[uuid.UUID | None, bool]:

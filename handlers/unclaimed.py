@@ -4,14 +4,16 @@ The conversation is keyed by channel and the sender's blind index (no person, no
 every message from that number or address gathers in one place until staff match it to a person.
 The sender gets one automatic reply per UTC day at most, saying the message arrived and how to
 reach the office (`Service.contact_text`), so a stranger cannot make the gateway text them
-repeatedly. The last handler of the default chain: it always stops.
+repeatedly. A sender that cannot receive a reply (an alphanumeric sender id such as `ACME`, a
+short code, no number; see `handlers.replies.no_reply_reason`) gets none, and the decision says
+why. The last handler of the default chain: it always stops.
 """
 
 from __future__ import annotations
 
 from handlers.base import InboundContext, Outcome
 from handlers.conversations import file_message, sender_key
-from handlers.replies import reply_once_a_day
+from handlers.replies import no_reply_reason, reply_once_a_day
 
 AUTO_REPLY_KIND = "unclaimed"
 AUTO_REPLY = (
@@ -32,6 +34,8 @@ class Unclaimed:
         inbound = message.inbound
         conversation = await file_message(message, key=sender_key(inbound.channel.value, inbound.sender_index))
         text = auto_reply_text(message.service.name, message.service.contact_text)
+        if (why := no_reply_reason(message)) is not None:
+            return Outcome.stop(f"unclaimed conversation {conversation.id}; no auto-reply: {why}")
         sent, already = await reply_once_a_day(message, AUTO_REPLY_KIND, text)
         if already:
             reply = "auto-reply already sent today"

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.base import Base, new_id, utcnow
@@ -60,6 +60,9 @@ class Notification(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     # the send slot this row holds under its sender's rate limit (gateway.jobs.prepare): no second token
     rate_slot_at: Mapped[datetime | None] = mapped_column()
+    # email the gateway sends on its own (reminders, broadcasts): List-Unsubscribe with a signed
+    # one-click link (gateway.unsubscribe; migration 0010). Staff and API sends leave it False.
+    one_click_unsubscribe: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     # Each status change writes an entry in every index the row is in, so the sweeper's indexes hold
     # only the rows still in flight, and the look-up indexes only rows with a value (migration 0005).

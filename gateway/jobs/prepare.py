@@ -43,6 +43,7 @@ from gateway.jobs.outcome import Verdict, announce_refusals, claim_many, refuse
 from gateway.reply_address import make_reply_address
 from gateway.settings import Settings
 from gateway.transitions import NOTIFICATIONS
+from gateway.unsubscribe import unsubscribe_url
 from gateway.webhooks.twilio_status import STATUS_PATH
 
 if TYPE_CHECKING:
@@ -92,6 +93,11 @@ def build_message(
         sender=sender,
         reply_to=make_reply_address(vault, n.id, reply_domain) if channel is Channel.EMAIL and reply_domain else None,
         status_callback=settings.base_url + STATUS_PATH if channel is Channel.SMS else None,
+        list_unsubscribe=(
+            unsubscribe_url(settings.base_url, vault, n.id)
+            if channel is Channel.EMAIL and n.one_click_unsubscribe
+            else None
+        ),
     )
 
 

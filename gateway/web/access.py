@@ -6,40 +6,23 @@
   same as one that does not exist, so ids cannot be probed across services.
 * A page for one role answers 403 to the others (`require_role`).
 * Victim data is visible only in a victim-services service and only to victim advocates,
-  supervisors and admins (`can_see_victim_data`); every view of it is audited (`audit_view`).
+  supervisors and admins (`can_see_victim_data`, from `gateway.victim_access`, which the handler
+  chain and exports use too); every view of it is audited (`audit_view`).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
-from typing import Protocol
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import keys
-from gateway.domain import Role, ServiceKind
+from gateway.domain import Role
+from gateway.victim_access import VICTIM_DATA_ROLES as VICTIM_DATA_ROLES  # the rule lives there
+from gateway.victim_access import can_see_victim_data as can_see_victim_data
 from gateway.web import audit
 from gateway.web.context import StaffContext
-
-VICTIM_DATA_ROLES = frozenset({Role.VICTIM_ADVOCATE, Role.SUPERVISOR, Role.ADMIN})
-
-
-class HasRoles(Protocol):
-    @property
-    def roles(self) -> Collection[str]: ...
-
-    @property
-    def service_id(self) -> uuid.UUID: ...
-
-
-class HasKind(Protocol):
-    @property
-    def id(self) -> uuid.UUID: ...
-
-    @property
-    def kind(self) -> str: ...
 
 
 def signed_in(request: web.Request) -> StaffContext:
@@ -66,15 +49,6 @@ def parse_id(raw: str) -> uuid.UUID:
         return uuid.UUID(raw)
     except ValueError:
         raise not_found() from None
-
-
-def can_see_victim_data(user: HasRoles, service: HasKind) -> bool:
-    """The one rule for victim data: a victim-services service, its own staff, and a role allowed it."""
-    return (
-        service.kind == ServiceKind.VICTIM_SERVICES
-        and user.service_id == service.id
-        and any(role in VICTIM_DATA_ROLES for role in user.roles)
-    )
 
 
 def audit_view(db: AsyncSession, request: web.Request, staff: StaffContext, what: str, target: str) -> None:

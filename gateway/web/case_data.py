@@ -4,7 +4,9 @@
   (the page answers 404, the same as a reference that does not exist).
 * `participants` — who takes part and in what role, with contact points opened only when the
   caller says the viewer may see them (victim data rules live in `gateway.web.access`).
-* `timeline` — the case record, newest first, filtered by kind and date range.
+* `timeline` — the case record, newest first, filtered by kind and date range; for staff not
+  allowed victim data, without the entries about victims (`about_victims`), on the page and in
+  its exports alike.
 * `transfer` — a new case handler: the case, its conversations and an ASSIGNMENT entry in one
   transaction (the rule is `gateway.directory.reassign`, shared with the caseload page).
 """
@@ -15,16 +17,26 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, and_, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.crypto import Vault
-from gateway.db import Case, CaseParticipant, ContactPoint, Person, RecordEntry, StaffUser
+from gateway.db import (
+    Case,
+    CaseParticipant,
+    ContactPoint,
+    InboundMessage,
+    Notification,
+    Person,
+    RecordEntry,
+    StaffUser,
+)
 from gateway.directory.reassign import reassign_cases
-from gateway.domain import RecordKind
+from gateway.domain import ParticipantRole, RecordKind
 from gateway.localtime import DEFAULT_ZONE, day_start
 from gateway.record import append_in_session
+from gateway.victim_access import victim_people
 
 MAX_ENTRIES = 500
 MAX_ATTEMPTS = 10
@@ -45,6 +57,50 @@ class TimelineFilter:
     since: date | None = None
     until: date | None = None
     timezone: str = DEFAULT_ZONE
+    hide_victims: bool = False  # the viewer may not see victim data (gateway.victim_access)
+
+
+async def about_victims(db: AsyncSession, service_id: uuid.UUID) -> ColumnElement[bool] | None:
+    """A condition true for the record entries about a victim of the service (None: it has none).
+
+    Offender-facing staff must see nothing that reveals a victim's activity: a message from or to a
+    victim (the entry's inbound message or notification belongs to a victim), or a change naming
+    one (`data.person_id`: a link, a consent change). The rule is read, not stored, so entries
+    written before it are covered too.
+    """
+    victims = set((await db.scalars(victim_people(service_id))).all())
+    if not victims:
+        return None
+    ids = victim_people(service_id)
+    named = RecordEntry.data["person_id"].as_string()
+    # Each term is false, never NULL, for an entry without that column: NOT(NULL) would hide it too.
+    return or_(
+        and_(
+            RecordEntry.inbound_id.is_not(None),
+            RecordEntry.inbound_id.in_(
+                select(InboundMessage.id).where(
+                    InboundMessage.service_id == service_id, InboundMessage.person_id.in_(ids)
+                )
+            ),
+        ),
+        and_(
+            RecordEntry.notification_id.is_not(None),
+            RecordEntry.notification_id.in_(
+                select(Notification.id).where(Notification.service_id == service_id, Notification.person_id.in_(ids))
+            ),
+        ),
+        and_(named.is_not(None), named.in_(sorted(str(v) for v in victims))),
+    )
+
+
+async def visible_entries(
+    db: AsyncSession, service_id: uuid.UUID, query: Select[RecordEntry], hide_victims: bool
+) -> Select[RecordEntry]:
+    """`query` over record entries, without those about victims when `hide_victims`."""
+    if not hide_victims:
+        return query
+    condition = await about_victims(db, service_id)
+    return query if condition is None else query.where(not_(condition))
 
 
 async def find_case(db: AsyncSession, service_id: uuid.UUID, ref: str) -> Case | None:
@@ -77,6 +133,16 @@ async def staff_names(db: AsyncSession, service_id: uuid.UUID) -> dict[uuid.UUID
     return {row.id: row.name for row in rows}
 
 
+async def has_victims(db: AsyncSession, case_id: uuid.UUID) -> bool:
+    """Whether a victim takes part in the case: then only staff allowed victim data may hold it."""
+    found = await db.scalar(
+        select(CaseParticipant.id)
+        .where(CaseParticipant.case_id == case_id, CaseParticipant.role == ParticipantRole.VICTIM.value)
+        .limit(1)
+    )
+    return found is not None
+
+
 async def participants(db: AsyncSession, vault: Vault, case_id: uuid.UUID, *, show_victims: bool) -> list[Participant]:
     rows = (
         await db.execute(
@@ -101,8 +167,10 @@ async def participants(db: AsyncSession, vault: Vault, case_id: uuid.UUID, *, sh
     return result
 
 
-async def timeline(db: AsyncSession, case_id: uuid.UUID, where: TimelineFilter) -> list[RecordEntry]:
-    query = select(RecordEntry).where(RecordEntry.case_id == case_id)
+async def timeline(db: AsyncSession, case: Case, where: TimelineFilter) -> list[RecordEntry]:
+    query = await visible_entries(
+        db, case.service_id, select(RecordEntry).where(RecordEntry.case_id == case.id), where.hide_victims
+    )
     if where.kind:
         query = query.where(RecordEntry.kind == where.kind)
     if where.since:  # whole days on the service's wall clock

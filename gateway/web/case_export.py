@@ -3,7 +3,9 @@
 The export is itself a record event: an EXPORT entry is appended (and audited) first, so the file
 holds every entry up to and including its own export, in order, with each entry's hash. The chain
 is verified and the PDF says whether it held. Entries carry no message bodies or contact details
-(the record never stores them), and nothing sealed is written out.
+(the record never stores them), and nothing sealed is written out. Staff not allowed victim data
+get the export without the entries about victims, as on the page (`case_data.about_victims`); the
+PDF says how many were left out. CSV cells are written through `gateway.csv_safe` (no formulas).
 
 WeasyPrint blocks while it lays out a page, so the PDF is rendered in the default executor.
 """
@@ -11,8 +13,6 @@ WeasyPrint blocks while it lays out a page, so the PDF is rendered in the defaul
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -20,16 +20,17 @@ from typing import Any
 import orjson
 import structlog
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway import keys
+from gateway.csv_safe import write_csv
 from gateway.db import Case, RecordEntry
 from gateway.db.base import utcnow
 from gateway.domain import RecordKind
 from gateway.record import ChainReport, append_entry, verify_chain
 from gateway.web import audit
-from gateway.web.access import signed_in
-from gateway.web.case_data import case_handlers
+from gateway.web.access import can_see_victim_data, signed_in
+from gateway.web.case_data import case_handlers, visible_entries
 from gateway.web.case_page import load_case
 
 log = structlog.get_logger()
@@ -40,11 +41,9 @@ CSV_COLUMNS = ("seq", "at", "kind", "actor", "summary", "data", "notification_id
 
 
 def entries_csv(entries: Sequence[RecordEntry]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for e in entries:
-        writer.writerow(
+    return write_csv(
+        CSV_COLUMNS,
+        (
             (
                 e.seq,
                 e.at.isoformat(),
@@ -57,8 +56,9 @@ def entries_csv(entries: Sequence[RecordEntry]) -> str:
                 e.prev_hash,
                 e.hash,
             )
-        )
-    return out.getvalue()
+            for e in entries
+        ),
+    )
 
 
 def render_pdf(html: str) -> bytes:
@@ -74,13 +74,15 @@ def _filename(case: Case, fmt: str) -> str:
     return f"case-record-{safe}-{utcnow():%Y%m%d-%H%M%S}.{fmt}"
 
 
-async def _entries(request: web.Request, case: Case) -> tuple[list[RecordEntry], ChainReport]:
+async def _entries(request: web.Request, case: Case, hide_victims: bool) -> tuple[list[RecordEntry], int, ChainReport]:
+    """The entries this viewer may see, oldest first; how many were left out; the chain check (of all)."""
     async with request.app[keys.SESSIONS]() as db:
-        rows = (
-            await db.scalars(select(RecordEntry).where(RecordEntry.case_id == case.id).order_by(RecordEntry.seq))
-        ).all()
+        everything = select(RecordEntry).where(RecordEntry.case_id == case.id).order_by(RecordEntry.seq)
+        query = await visible_entries(db, case.service_id, everything, hide_victims)
+        rows = (await db.scalars(query)).all()
+        total = await db.scalar(select(func.count()).select_from(RecordEntry).where(RecordEntry.case_id == case.id))
         report = await verify_chain(db, case.id)
-    return list(rows), report
+    return list(rows), int(total or 0) - len(rows), report
 
 
 @routes.post("/cases/{ref}/export")
@@ -103,7 +105,7 @@ async def case_export(request: web.Request) -> web.StreamResponse:
         f"Record exported as {fmt.upper()}",
         {"format": fmt},
     )
-    entries, report = await _entries(request, case)
+    entries, withheld, report = await _entries(request, case, not can_see_victim_data(staff, staff.service))
     log.info("case.exported", case_id=str(case.id), format=fmt, seq=exported, chain_ok=report.ok)
     headers = {"Content-Disposition": f'attachment; filename="{_filename(case, fmt)}"', "Cache-Control": "no-store"}
     if fmt == "csv":
@@ -119,6 +121,7 @@ async def case_export(request: web.Request) -> web.StreamResponse:
         "exported_by": staff.name,
         "exported_at": utcnow(),
         "actor_names": names,
+        "withheld": withheld,
     }
     html = request.app[keys.PAGES].render("case_record_pdf.html", context)
     pdf = await asyncio.get_running_loop().run_in_executor(None, render_pdf, html)

@@ -2,7 +2,9 @@
 
 A case page shows the record timeline (newest first, filterable by kind and date), the
 participants and the case handler, with forms to transfer the case to another member of staff
-and to add a note. Both are appended to the hash-chained record. Victim participants are named
+and to add a note. Both are appended to the hash-chained record. A case with a victim on it moves
+its victims' conversations along, so it can be transferred only to staff allowed victim data
+(`transfer_targets`). Victim participants are named
 only to staff allowed victim data (`can_see_victim_data`), and every such view is audited.
 A reference of another service answers 404, the same as one that does not exist.
 """
@@ -17,7 +19,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import keys
-from gateway.db import Case
+from gateway.db import Case, StaffUser
 from gateway.domain import RecordKind, Role
 from gateway.web import audit
 from gateway.web.access import audit_view, can_see_victim_data, not_found, parse_id, signed_in
@@ -26,6 +28,7 @@ from gateway.web.case_data import (
     add_note,
     case_handlers,
     find_case,
+    has_victims,
     list_cases,
     participants,
     staff_names,
@@ -56,6 +59,20 @@ async def load_case(db: AsyncSession, staff: StaffContext, ref: str) -> Case:
     if case is None:
         raise not_found()
     return case
+
+
+async def transfer_targets(db: AsyncSession, staff: StaffContext, case: Case) -> list[StaffUser]:
+    """Who the case may go to: its service's case handlers; only those allowed victim data when a
+    victim takes part (a transfer takes the victim's conversation along)."""
+    handlers = [u for u in await case_handlers(db, staff.service_id) if u.id != case.assigned_staff_id]
+    if await has_victims(db, case.id):
+        handlers = [u for u in handlers if can_see_victim_data(u, staff.service)]
+    return handlers
+
+
+VICTIM_TRANSFER = (
+    "A victim takes part in this case, so it can be transferred only to a victim advocate, supervisor or admin."
+)
 
 
 def _date(raw: str, label: str, problems: list[str]) -> date | None:
@@ -94,16 +111,18 @@ async def case_detail_page(request: web.Request, errors: list[str] | None = None
         _date(query.get("from", ""), "from", errors),
         _date(query.get("to", ""), "to", errors),
         staff.service.timezone,
+        hide_victims=not can_see_victim_data(staff, staff.service),
     )
-    show_victims = can_see_victim_data(staff, staff.service)
+    show_victims = not where.hide_victims
     async with request.app[keys.SESSIONS]() as db:
         case = await load_case(db, staff, request.match_info["ref"])
         people = await participants(db, request.app[keys.VAULT], case.id, show_victims=show_victims)
         for person in people:
             if person.role == "victim" and show_victims:
                 audit_view(db, request, staff, "victim_participant", str(person.person_id))
-        entries = await timeline(db, case.id, where)
+        entries = await timeline(db, case, where)
         staff_list = await case_handlers(db, staff.service_id)
+        targets = await transfer_targets(db, staff, case)
         await db.commit()
     names = {f"staff:{u.id}": u.name for u in staff_list}
     handler = next((u for u in staff_list if u.id == case.assigned_staff_id), None)
@@ -119,7 +138,7 @@ async def case_detail_page(request: web.Request, errors: list[str] | None = None
         entries=entries,
         actor_names=names,
         handler=handler,
-        transfer_to=[u for u in staff_list if u.id != case.assigned_staff_id],
+        transfer_to=targets,
         kinds=KINDS,
         filter_kind=where.kind or "",
         filter_from=where.since.isoformat() if where.since else "",
@@ -139,12 +158,15 @@ async def case_transfer(request: web.Request) -> web.StreamResponse:
         if case.assigned_staff_id != staff.user_id and not staff.has_role(Role.SUPERVISOR, Role.ADMIN):
             raise web.HTTPForbidden()
         target_id = parse_id(raw) if isinstance(raw, str) else None
-        target = next((u for u in await case_handlers(db, staff.service_id) if u.id == target_id), None)
+        target = next((u for u in await transfer_targets(db, staff, case) if u.id == target_id), None)
+        handler = next((u for u in await case_handlers(db, staff.service_id) if u.id == target_id), None)
         names = await staff_names(db, staff.service_id)
     if target is None:
-        return await case_detail_page(
-            request, errors=["Choose a member of staff of this service to transfer the case to."]
-        )
+        problem = "Choose a member of staff of this service to transfer the case to."
+        if handler is not None and handler.id != case.assigned_staff_id:
+            problem = VICTIM_TRANSFER
+            log.warning("case.transfer_refused", case_id=str(case.id), reason="victim access")
+        return await case_detail_page(request, errors=[problem])
     seq, moved = await transfer(request.app[keys.SESSIONS], case, target, staff.actor, names)
     async with request.app[keys.SESSIONS]() as db:
         audit.by_staff(

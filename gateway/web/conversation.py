@@ -24,11 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import keys
 from gateway.crypto import Vault
-from gateway.db import ContactPoint, Conversation, InboundMessage, Person, Service
+from gateway.db import ContactPoint, Conversation, InboundMessage, Notification, Person, Service
 from gateway.domain import Channel, ContactKind
 from gateway.policy import is_opted_out
+from gateway.victim_access import victim_people
 from gateway.web.access import audit_view, can_see_victim_data, not_found, parse_id, signed_in
 from gateway.web.compose_form import composer_context
+from gateway.web.context import StaffContext
 from gateway.web.conversation_data import get_conversation, is_victim_conversation, load_thread, unknown_sender
 from gateway.web.render import render_page
 
@@ -78,7 +80,12 @@ async def visible_conversation(
 
 
 async def reply_target(db: AsyncSession, vault: Vault, conversation: Conversation) -> ReplyTarget | None:
-    """The last inbound message's sender and channel; else the person's phone; else nowhere."""
+    """The last inbound message's sender and channel; else the person's phone; else nowhere.
+
+    An email reply is answered at the address its reply token was sent to when its From differs:
+    anyone can type any From, and staff must not be made to write to an address of a stranger's
+    choosing (or a victim's) from someone else's conversation.
+    """
     service = await db.get(Service, conversation.service_id)
     assert service is not None
     last = await db.get(InboundMessage, conversation.last_inbound_id) if conversation.last_inbound_id else None
@@ -87,6 +94,9 @@ async def reply_target(db: AsyncSession, vault: Vault, conversation: Conversatio
     if last is not None and last.channel in (Channel.SMS.value, Channel.EMAIL.value):
         channel = Channel(last.channel)
         address, index = vault.open(last.sender_enc), last.sender_index
+        answered = await _answered_email(db, conversation.service_id, last)
+        if answered is not None and answered.recipient_index != index:
+            address, index = vault.open(answered.recipient_enc), answered.recipient_index
     elif conversation.person_id is not None:
         phone = await db.scalar(
             select(ContactPoint)
@@ -123,6 +133,37 @@ async def _retired_for_person(db: AsyncSession, conversation: Conversation, inde
     return bool(rows) and all(at is not None for at in rows)
 
 
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A person an unknown sender may be linked to; `victim` asks for a confirmation when chosen."""
+
+    id: uuid.UUID
+    name: str
+    victim: bool
+
+
+async def link_candidates(db: AsyncSession, staff: StaffContext) -> list[Candidate]:
+    """The people of the service this member of staff may link a sender to: victims only for roles
+    allowed victim data (`gateway.victim_access`), so an officer is never shown who is a victim."""
+    victims = set((await db.scalars(victim_people(staff.service_id))).all())
+    query = select(Person.id, Person.display_name).where(Person.service_id == staff.service_id)
+    if victims and not can_see_victim_data(staff, staff.service):
+        query = query.where(Person.id.not_in(victims))
+    rows = (await db.execute(query.order_by(Person.display_name).limit(500))).all()
+    return [Candidate(pid, name, pid in victims) for pid, name in rows]
+
+
+async def _answered_email(db: AsyncSession, service_id: uuid.UUID, message: InboundMessage) -> Notification | None:
+    """The email of this service that an inbound email replied to (by its reply token), if any."""
+    if message.channel != Channel.EMAIL.value or message.reply_to_notification_id is None:
+        return None
+    return await db.scalar(
+        select(Notification).where(
+            Notification.id == message.reply_to_notification_id, Notification.service_id == service_id
+        )
+    )
+
+
 def parse_after(raw: str | None) -> datetime | None:
     if not raw:
         return None
@@ -145,18 +186,7 @@ async def conversation_context(request: web.Request, conversation_id: uuid.UUID)
         opted_out = target is not None and await is_opted_out(
             db, staff.service_id, target.channel, target.index, target.sender
         )
-        people = []
-        if person is None:
-            people = list(
-                (
-                    await db.execute(
-                        select(Person.id, Person.display_name)
-                        .where(Person.service_id == staff.service_id)
-                        .order_by(Person.display_name)
-                        .limit(500)
-                    )
-                ).all()
-            )
+        people = await link_candidates(db, staff) if person is None else []
         last = await db.get(InboundMessage, conversation.last_inbound_id) if conversation.last_inbound_id else None
         if conversation.unread_count:
             await db.execute(update(Conversation).where(Conversation.id == conversation.id).values(unread_count=0))

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.crypto import Vault
 from gateway.db import Case, CaseParticipant, ContactPoint, Conversation, InboundMessage, Notification, Person
-from gateway.domain import ParticipantRole, ServiceKind
+from gateway.domain import ServiceKind
 from gateway.recipients import InvalidRecipient, normalise_phone
-from gateway.web.access import can_see_victim_data
+from gateway.victim_access import can_see_victim_data, victim_people
 from gateway.web.context import StaffContext
 
 TABS = ("mine", "unclaimed", "all")
@@ -63,15 +63,6 @@ class ThreadItem:
 def aware(value: datetime) -> datetime:
     """SQLite gives naive datetimes back (stored as UTC); PostgreSQL aware ones."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def victim_people(service_id: uuid.UUID) -> Select[Any]:
-    """Ids of people who are victim participants of a case of the service."""
-    return (
-        select(CaseParticipant.person_id)
-        .join(Case, Case.id == CaseParticipant.case_id)
-        .where(Case.service_id == service_id, CaseParticipant.role == ParticipantRole.VICTIM.value)
-    )
 
 
 def hides_victims(staff: StaffContext) -> bool:

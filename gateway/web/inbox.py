@@ -7,6 +7,13 @@
 * `POST /conversations/{id}/link` — say which person of the service an unknown sender is: their
   number becomes one of that person's contact points (so later messages are matched), and the
   conversation joins the person's own one if they already have it.
+
+Linking decides who gets the person's texts and who staff's replies go to, so it follows the victim
+rule (`gateway.victim_access`): the "This sender is" list offers only people the member of staff may
+see, and a link to a victim needs a role allowed victim data (anyone else gets 404, as for any
+person they may not see) and a confirmation naming the person (`confirm_person` = their id; a
+POST without it answers 400 with a page that asks). Every link is written to the case record of
+each of the person's open cases (kind `contact`) and to the audit log.
 """
 
 from __future__ import annotations
@@ -19,11 +26,14 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import keys
-from gateway.db import ContactPoint, Conversation, InboundMessage, Person
+from gateway.db import Case, CaseParticipant, ContactPoint, Conversation, InboundMessage, Person
 from gateway.db.write_lock import write_lock
-from gateway.domain import Channel, ContactKind
+from gateway.domain import CaseStatus, Channel, ContactKind, RecordKind
+from gateway.record import append_in_session
+from gateway.victim_access import is_victim
 from gateway.web import audit
 from gateway.web.access import audit_view, can_see_victim_data, not_found, parse_id, signed_in
+from gateway.web.context import StaffContext
 from gateway.web.conversation_data import TABS, get_conversation, is_victim_conversation, list_conversations
 from gateway.web.render import render_page, see_other
 
@@ -31,6 +41,7 @@ log = structlog.get_logger()
 routes = web.RouteTableDef()
 
 CONTACT_KIND = {Channel.SMS.value: ContactKind.PHONE.value, Channel.EMAIL.value: ContactKind.EMAIL.value}
+CHANNEL_WORDS = {Channel.SMS.value: "text message", Channel.EMAIL.value: "email"}
 
 
 async def _rows(request: web.Request) -> tuple[str, str, list[object]]:
@@ -105,7 +116,8 @@ async def claim(request: web.Request) -> web.StreamResponse:
 async def link(request: web.Request) -> web.StreamResponse:
     staff = signed_in(request)
     conversation_id, conversation = await _own_conversation(request)
-    raw = (await request.post()).get("person_id")
+    form = await request.post()
+    raw = form.get("person_id")
     person_id = parse_id(raw) if isinstance(raw, str) else None
     if person_id is None or conversation.person_id is not None or conversation.last_inbound_id is None:
         raise web.HTTPBadRequest()
@@ -115,6 +127,23 @@ async def link(request: web.Request) -> web.StreamResponse:
         last = await db.get(InboundMessage, conversation.last_inbound_id)
         if person is None or last is None:
             raise not_found()
+        victim = await is_victim(db, staff.service_id, person_id)
+        if victim and not _victim_ok(request):
+            log.warning("conversation.link_refused", conversation_id=str(conversation_id), reason="victim access")
+            raise not_found()  # the same as a person who does not exist: an officer must not learn who is a victim
+        if victim and form.get("confirm_person") != str(person_id):
+            cases = await _open_case_refs(db, staff, person_id)
+            return render_page(
+                request,
+                "link_confirm.html",
+                status=400,
+                title="Confirm the link",
+                conversation=conversation,
+                person=person,
+                case_refs=cases,
+                channel=CHANNEL_WORDS.get(last.channel, "messages"),
+                errors=[f"Confirm that this sender is {person.display_name} before linking them."],
+            )
         target = await db.scalar(
             select(Conversation).where(Conversation.service_id == staff.service_id, Conversation.key == key)
         )
@@ -149,17 +178,63 @@ async def link(request: web.Request) -> web.StreamResponse:
             )
             await db.delete(await db.get(Conversation, conversation_id))
             target_id = target.id
+        detail = {"person_id": str(person_id), "from_conversation": str(conversation_id), "victim": victim}
+        cases = await _record_link(db, staff, person, CHANNEL_WORDS.get(last.channel, "messages"), target_id, detail)
         audit.by_staff(
-            db,
-            request,
-            staff,
-            "conversation.link",
-            target=str(target_id),
-            detail={"person_id": str(person_id), "from_conversation": str(conversation_id)},
+            db, request, staff, "conversation.link", target=str(target_id), detail={**detail, "cases": cases}
         )
         await db.commit()
-    log.info("conversation.linked", conversation_id=str(target_id), person_id=str(person_id))
+    log.info("conversation.linked", conversation_id=str(target_id), person_id=str(person_id), cases=len(cases))
     raise see_other(f"/conversations/{target_id}")
+
+
+async def _open_cases(db: AsyncSession, staff: StaffContext, person_id: uuid.UUID) -> list[Case]:
+    return list(
+        (
+            await db.scalars(
+                select(Case)
+                .join(CaseParticipant, CaseParticipant.case_id == Case.id)
+                .where(
+                    Case.service_id == staff.service_id,
+                    CaseParticipant.person_id == person_id,
+                    Case.status == CaseStatus.OPEN.value,
+                )
+                .order_by(Case.id)
+            )
+        )
+        .unique()
+        .all()
+    )
+
+
+async def _open_case_refs(db: AsyncSession, staff: StaffContext, person_id: uuid.UUID) -> list[str]:
+    return sorted({case.external_ref for case in await _open_cases(db, staff, person_id)})
+
+
+async def _record_link(
+    db: AsyncSession,
+    staff: StaffContext,
+    person: Person,
+    channel: str,
+    conversation_id: uuid.UUID,
+    detail: dict[str, object],
+) -> list[str]:
+    """A `contact` entry in the record of each of the person's open cases, in the link's transaction."""
+    cases = await _open_cases(db, staff, person.id)
+    ids = [case.id for case in cases]
+    if ids and (await db.connection()).dialect.name != "sqlite":  # SQLite: the write lock serialises
+        await db.execute(select(Case.id).where(Case.id.in_(ids)).order_by(Case.id).with_for_update())
+    for case_id in ids:
+        await append_in_session(
+            db,
+            case_id,
+            RecordKind.CONTACT,
+            staff.actor,
+            f"Staff linked an unknown sender's {channel}s to {person.display_name}: their messages join "
+            "this person's conversation and replies go to that sender",
+            {**detail, "conversation_id": str(conversation_id)},
+        )
+    return [str(case_id) for case_id in ids]
 
 
 async def _has_contact(db: AsyncSession, service_id: uuid.UUID, person_id: uuid.UUID, last: InboundMessage) -> bool:

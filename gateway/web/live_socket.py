@@ -27,9 +27,9 @@ from gateway import keys
 from gateway.db import CaseParticipant, Conversation
 from gateway.domain import ServiceKind
 from gateway.live import Event
+from gateway.victim_access import victim_people
 from gateway.web.access import can_see_victim_data, signed_in
 from gateway.web.context import StaffContext
-from gateway.web.conversation_data import victim_people
 
 log = structlog.get_logger()
 routes = web.RouteTableDef()

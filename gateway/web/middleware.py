@@ -5,7 +5,10 @@ It handles every path except the API (`/v2`, `/webhooks`) and health checks, in 
 1. load the session from its cookie (expired ones are dropped) and derive the CSRF token;
 2. send anyone not signed in to /login, unless the path is one of the few public ones;
 3. refuse a POST (or any unsafe method) whose CSRF token is missing or wrong: 403, nothing runs;
-   and a form field or query parameter holding a NUL character (`gateway.text_input`): 400 naming it;
+   and a form field or query parameter holding a NUL character (`gateway.text_input`): 400 naming it.
+   Signed links (`SIGNED_PREFIXES`: the one-click unsubscribe link in email) are public and need no
+   CSRF token: a mail client POSTs to them with no session, and the signature in the URL is the
+   whole authority (checked by their handler);
 4. answer 4xx/5xx as HTML pages, and add the security headers to every response.
 """
 
@@ -29,6 +32,7 @@ log = structlog.get_logger()
 NOT_PAGES = ("/v2", "/webhooks", "/healthz", "/readyz")
 PUBLIC_PATHS = frozenset({"/login", "/login/totp", "/account/totp/enrol", "/logout"})
 STATIC_PREFIX = "/static/"
+SIGNED_PREFIXES = ("/unsubscribe/",)
 
 SECURITY_HEADERS = {
     # No inline script or style anywhere: everything comes from /static.
@@ -74,6 +78,8 @@ def _stage_page(stage: Stage | None) -> str | None:
 
 async def _guarded(request: web.Request, handler: Handler, has_csrf_cookie: bool) -> web.StreamResponse:
     path = request.path
+    if path.startswith(SIGNED_PREFIXES):
+        return await handler(request)
     public = path in PUBLIC_PATHS or path.startswith(STATIC_PREFIX)
     if not public and keys.STAFF not in request:
         if request.method not in csrf.SAFE_METHODS:

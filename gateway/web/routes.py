@@ -31,6 +31,7 @@ from gateway.web import (
     person_page,
     sandbox_phone,
     templates_page,
+    unsubscribe_page,
 )
 from gateway.web.pages import PageRenderer
 from gateway.web.passwords import Passwords
@@ -59,6 +60,7 @@ def setup_web(app: web.Application) -> None:
     for directory in (caseload, add_client, person_page, merge_page):  # people and cases (/people/new first)
         app.router.add_routes(directory.routes)
     app.router.add_routes(sandbox_phone.routes)
+    app.router.add_routes(unsubscribe_page.routes)  # public: a signed link, not a staff page
     for chat in (inbox, conversation, compose, live_socket):  # inbox, conversations, live updates
         app.router.add_routes(chat.routes)
     live_socket.setup(app)

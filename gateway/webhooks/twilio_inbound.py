@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 
@@ -29,7 +28,7 @@ from gateway import keys
 from gateway.db import Service
 from gateway.domain import Channel
 from gateway.inbound.store import Arrival, enqueue_processing, store_inbound
-from gateway.recipients import InvalidRecipient, normalise_phone
+from gateway.recipients import E164, InvalidRecipient, normalise_phone
 from gateway.webhooks.twilio_signature import verified_form
 
 log = structlog.get_logger()
@@ -38,7 +37,6 @@ PATH = "/webhooks/twilio/sms"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 MAX_MEDIA = 10
 CACHE_SECONDS = 10.0
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 def empty_twiml() -> web.Response:

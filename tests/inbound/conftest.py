@@ -170,6 +170,8 @@ async def add_person(
     language: str = "en",
     staff: bool = True,
     out_of_office: str | None = None,
+    role: str = "client",
+    staff_roles: tuple[str, ...] = ("officer",),
 ) -> Enrolled:
     """A client with a phone (and email) contact point and an open case, assigned to a new officer."""
     vault = gw.vault
@@ -202,7 +204,7 @@ async def add_person(
                 service_id=gw.service.id,
                 email=f"officer.{secrets.token_hex(4)}@agency.example.org",
                 name="Olive Officer",
-                roles=["officer"],
+                roles=list(staff_roles),
                 out_of_office=out_of_office,
             )
             session.add(officer)
@@ -211,7 +213,7 @@ async def add_person(
         case = Case(service_id=gw.service.id, external_ref=ref, assigned_staff_id=officer.id if officer else None)
         session.add(case)
         await session.flush()
-        session.add(CaseParticipant(case_id=case.id, person_id=person.id, role="client"))
+        session.add(CaseParticipant(case_id=case.id, person_id=person.id, role=role))
         await session.commit()
         return Enrolled(person.id, case.id, ref, officer.id if officer else None, phone, email)
 

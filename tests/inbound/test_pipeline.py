@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 from sqlalchemy import select
 
 from gateway import keys
@@ -19,6 +20,7 @@ from gateway.templating import Renderer
 from handlers.base import InboundContext, Outcome
 from handlers.conversations import file_message, person_key
 from handlers.identify import Identify
+from handlers.replies import CANNOT_RECEIVE
 from tests.fakes.twilio_server import FakeTwilio
 from tests.inbound.conftest import Gateway, GatewayFactory, add_person
 
@@ -108,6 +110,22 @@ async def test_an_unknown_sender_lands_unclaimed_with_one_auto_reply_a_day(
     assert all(r.body.endswith("Call 555-0100.") and r.from_ == gw.number for r in replies)
     decisions = [m.decisions[-1]["decision"] for m in await gw.inbound()]
     assert sum("already sent today" in d for d in decisions) == 1
+
+
+@pytest.mark.parametrize("sender", ["ACME", "", "86753"])
+async def test_no_auto_reply_to_a_sender_that_cannot_receive_one(
+    gw: Gateway, fake_twilio: tuple[FakeTwilio, str], sender: str
+) -> None:
+    """An alphanumeric sender id, no sender or a short code: the carrier would refuse a reply."""
+    await gw.text(sender, "Your parcel is waiting")
+    await gw.settle()
+    [message] = await gw.inbound()
+    [conversation] = await gw.conversations()
+    assert message.state == "processed" and conversation.state == "unclaimed"
+    assert message.decisions[-1]["decision"] == (
+        f"unclaimed conversation {conversation.id}; no auto-reply: {CANNOT_RECEIVE}"
+    )
+    assert fake_twilio[0].messages == [] and await gw.notifications() == []
 
 
 async def test_out_of_office_replies_once_a_day(gw: Gateway, fake_twilio: tuple[FakeTwilio, str]) -> None:
