@@ -58,6 +58,10 @@ class Notification(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     # the send slot this row holds under its sender's rate limit (gateway.jobs.prepare): no second token
     rate_slot_at: Mapped[datetime | None] = mapped_column()
+    # while its provider fails (gateway.jobs.held): the sender's breaker this row waits for (held while
+    # next_attempt_at is NULL, released once it is set), and since when it has waited for a provider
+    held_for: Mapped[str | None] = mapped_column(String(300))
+    waiting_since: Mapped[datetime | None] = mapped_column()
 
     # Each status change writes an entry in every index the row is in, so the sweeper's indexes hold
     # only the rows still in flight, and the look-up indexes only rows with a value (migration 0005).
@@ -65,6 +69,12 @@ class Notification(Base):
         Index("ix_notifications_service_created", "service_id", "created_at"),
         Index("ix_notifications_created", "created_at", **_where("status = 'created'")),
         Index("ix_notifications_sending", "claimed_at", **_where("status = 'sending'")),
+        Index(
+            "ix_notifications_held",
+            "held_for",
+            "created_at",
+            **_where("status = 'created' AND held_for IS NOT NULL"),
+        ),
         Index("ix_notifications_provider_ref", "provider_ref", **_where("provider_ref IS NOT NULL")),
         Index(
             "ix_notifications_idempotency",
