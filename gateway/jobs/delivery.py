@@ -238,7 +238,9 @@ async def probe_sender(ctx: JobContext, key: str) -> str:
         await resume_sender(ctx, key)  # nothing held: let a draining breaker close
         return "nothing held"
     [verdict] = await deliver(ctx, [notification_id], probe_for=key)
-    if verdict.outcome == "held":  # the probe is not due yet by the breaker's clock (a little skew): soon
+    if verdict.defer is not None:  # it must wait (its rate slot, a retry): a job of its own, due then
+        await enqueue_deliveries(ctx["queue"], [notification_id], defer_by={notification_id: verdict.defer})
+    elif verdict.outcome == "held":  # the probe is not due yet by the breaker's clock (a little skew): soon
         raise Retry(defer=min(1.0, ctx["settings"].breaker_probe_seconds))
     return verdict.outcome
 
