@@ -82,13 +82,7 @@ async def release_next(ctx: JobContext, key: str, count: int) -> list[uuid.UUID]
     """Release the `count` oldest rows held for `key` (oldest first); [] when none is held."""
     n = NOTIFICATIONS.c
     async with ctx["sessions"]() as session:
-        ids = list(
-            (
-                await session.scalars(
-                    select(n.id).where(*_held(key)).order_by(n.created_at).limit(count)
-                )
-            ).all()
-        )
+        ids = list((await session.scalars(select(n.id).where(*_held(key)).order_by(n.created_at).limit(count))).all())
     if not ids:
         return []
     async with write_lock(ctx["engine"]), ctx["sessions"]() as session:
