@@ -87,7 +87,16 @@ async def ride_out_an_outage(h: Harness, service: ServiceUnderTest, twilio: Fake
     left = [nid for nid, status, _, _ in rows if status != S.SENDING.value]
     if left:
         n = await h.get(left[0])
-        assert not left, (str(n.id), n.rate_slot_at, n.status, n.held_for, n.next_attempt_at, n.waiting_since, n.created_at, await h.events(left[0]))
+        assert not left, (
+            str(n.id),
+            n.rate_slot_at,
+            n.status,
+            n.held_for,
+            n.next_attempt_at,
+            n.waiting_since,
+            n.created_at,
+            await h.events(left[0]),
+        )
     assert Counter(status for _, status, _, _ in rows) == {S.SENDING.value: total}
     assert {attempts for _, _, attempts, _ in rows} == {1}  # the outage used none of their attempts
     bodies = Counter(m.body for m in twilio.messages)
