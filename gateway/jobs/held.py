@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db import Notification
@@ -53,14 +53,16 @@ def _held(key: str) -> list[ColumnElement[bool]]:
     return [n.status == S.CREATED.value, n.held_for == key, n.next_attempt_at.is_(None)]
 
 
-async def hold(session: AsyncSession, key: str, ids: Sequence[uuid.UUID]) -> None:
-    """Rows `ids` (still `created`) wait for breaker `key`. The caller commits."""
+async def hold(session: AsyncSession, key: str, ids: Sequence[uuid.UUID], *, draining: bool = False) -> None:
+    """Rows `ids` (still `created`) wait for breaker `key`. The caller commits. `draining`: a row released
+    since the caller read it stays released (else the next batch would lose it to the back of the line)."""
     if not ids:
         return
     n = NOTIFICATIONS.c
+    released = and_(n.held_for == key, n.next_attempt_at.is_not(None))
     await session.execute(
         update(NOTIFICATIONS)
-        .where(n.id.in_(padded(ids)), n.status == S.CREATED.value)
+        .where(n.id.in_(padded(ids)), n.status == S.CREATED.value, *([~released] if draining else []))
         .values(
             held_for=key,
             next_attempt_at=None,

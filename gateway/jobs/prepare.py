@@ -198,7 +198,7 @@ async def _admit(
         sent = {c.notification.id for c in go}
         wait = [c.notification.id for c in group if c.notification.id not in sent]
         if wait:
-            await hold(session, key, wait)
+            await hold(session, key, wait, draining=admission.state is BreakerState.DRAINING)
             done.verdicts += [Verdict(nid, "held") for nid in wait]
             if admission.state is not BreakerState.DRAINING:
                 done.probes[key] = admission.probe_at_ms
