@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from gateway.db import Notification
 from gateway.domain import Channel, NotificationStatus
-from gateway.jobs.breaker import BreakerState, LocalBreaker
+from gateway.jobs.breaker import Breaker, BreakerState, LocalBreaker, RedisBreaker
 from gateway.jobs.delivery import enqueue_delivery_batches
 from tests.factories import ServiceUnderTest
 from tests.fakes.twilio_server import FakeTwilio
@@ -143,8 +145,29 @@ async def test_a_thousand_messages_ride_out_an_outage_embedded(
     print("outage, 1,000 embedded:", figures)
 
 
-async def test_the_local_breaker_follows_the_same_rules_as_redis() -> None:
-    breaker = LocalBreaker(threshold=3, probe_seconds=0.05)
+@pytest.fixture(params=["local", "redis"])
+def breaker_backend(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """("", "") for the in-process breaker; the Redis URL and this test's own prefix for the Redis one."""
+    if request.param == "local":
+        return "", ""
+    return request.getfixturevalue("live_redis"), request.getfixturevalue("redis_prefix")
+
+
+@pytest.fixture
+async def breaker(breaker_backend: tuple[str, str]) -> AsyncIterator[Breaker]:
+    """The in-process breaker, and the Redis one (its Lua script)."""
+    url, prefix = breaker_backend
+    if not url:
+        yield LocalBreaker(threshold=3, probe_seconds=0.05)
+        return
+    client: Redis = Redis.from_url(url)
+    try:
+        yield RedisBreaker(client, prefix, threshold=3, probe_seconds=0.05)
+    finally:
+        await client.aclose()
+
+
+async def test_the_breaker_pauses_probes_one_at_a_time_and_drains(breaker: Breaker) -> None:
     key = "twilio:+15005550006"
     assert (await breaker.record(key, 0, 2, None)).after is BreakerState.CLOSED  # below the threshold
     assert (await breaker.record(key, 1, 0, None)).after is BreakerState.CLOSED  # an answer resets the count
