@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -81,3 +82,19 @@ async def test_retry_says_precisely_what_is_wrong(harness: Harness) -> None:
     args = _parser().parse_args(["notifications", "retry", "--since", "yesterday"])
     with pytest.raises(commands.CommandError, match="--since must be an ISO 8601 time"):
         await commands.notifications_retry(harness.settings, args)
+
+
+async def test_held_lists_each_paused_sender_with_its_messages(
+    harness: Harness, sender_service: ServiceUnderTest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = harness
+    nid = await add_notification(h, sender_service.id, Channel.SMS, "+12025550109")
+    await set_row(h, nid, held_for="twilio:+15005550006", waiting_since=datetime(2026, 12, 5, 14, 0, tzinfo=UTC))
+    if h.settings.redis_url:  # scaled: the breaker's state is in Redis, and the command reads it
+        await h.ctx["breaker"].record("twilio:+15005550006", 0, h.settings.breaker_failures, None)
+    args = _parser().parse_args(["notifications", "held", "--service", str(sender_service.id)])
+    assert await commands.notifications_held(h.settings, args) == 0
+    out = capsys.readouterr().out
+    assert "twilio:+15005550006" in out and "held: 1" in out and "2026-12-05 14:00" in out
+    assert ("state: open" in out) == bool(h.settings.redis_url)
+    assert "+12025550109" not in out  # never a recipient
