@@ -101,6 +101,27 @@ def _parser() -> argparse.ArgumentParser:
             one.add_argument("--full", action="store_true", help="full refresh: close open cases missing from FILE")
             one.add_argument("--force", action="store_true", help="with --full: close even more than 20%% of them")
 
+    notifications = sub.add_parser("notifications", help="outbound notifications").add_subparsers(
+        dest="action", required=True
+    )
+    retry = notifications.add_parser(
+        "retry", help="send failed notifications again (never one a provider took: it may have been delivered)"
+    )
+    retry.add_argument("ids", nargs="*", metavar="ID", help="notification ids")
+    retry.add_argument(
+        "--status",
+        dest="statuses",
+        action="append",
+        choices=["temporary-failure", "technical-failure", "permanent-failure"],
+        help="repeat for several; default: every failure status",
+    )
+    retry.add_argument("--since", help="created at or after this time (ISO 8601, UTC if no offset)")
+    retry.add_argument("--until", help="created before this time (ISO 8601, UTC if no offset)")
+    retry.add_argument("--service", metavar="SERVICE_ID", help="only this service's")
+    retry.add_argument("--dry-run", action="store_true", help="count what would be re-queued; change nothing")
+    held = notifications.add_parser("held", help="senders paused by a failing provider, and the messages held")
+    held.add_argument("--service", metavar="SERVICE_ID", help="only this service's messages")
+
     inbound = sub.add_parser("inbound", help="inbound messages").add_subparsers(dest="action", required=True)
     replay = inbound.add_parser("replay", help="run failed inbound messages through the handlers again")
     replay.add_argument("ids", nargs="*", metavar="ID", help="inbound message ids")

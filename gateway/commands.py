@@ -9,6 +9,7 @@ import secrets
 import socket
 import sys
 import uuid
+from datetime import UTC, datetime
 
 from aiohttp import web
 from sqlalchemy import select
@@ -407,3 +408,87 @@ async def import_cases(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.directory.command import run_import
 
     return await run_import(settings, args, "cases", parse_uuid(args.service_id, "--service"))
+
+
+def _when(value: str | None, what: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"{what} must be an ISO 8601 time such as 2026-12-05T14:00, got {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+async def notifications_retry(settings: Settings, args: argparse.Namespace) -> int:
+    """Re-queue failed notifications that no provider ever took; `--dry-run` only counts."""
+    from gateway.cli import parse_uuid
+    from gateway.domain import NotificationStatus
+    from gateway.jobs.retry_failed import RetryScope, count_retry, retry_failed
+
+    if not args.ids and not args.statuses and not (args.since or args.until):
+        raise CommandError("say which: notification ids, or --status and/or --since/--until")
+    scope = RetryScope(
+        ids=[parse_uuid(i, "ID") for i in args.ids],
+        statuses=[NotificationStatus(s) for s in args.statuses or []],
+        since=_when(args.since, "--since"),
+        until=_when(args.until, "--until"),
+        service_id=parse_uuid(args.service, "--service") if args.service else None,
+    )
+    engine = engine_from_settings(settings)
+    try:
+        async with session_factory(engine)() as session:
+            count = await count_retry(session, scope)
+            skipped = f"{count.taken} skipped: a provider took them (they may have been delivered)"
+            if args.dry_run:
+                print(f"would re-queue {count.retryable} of {count.matched} failed; {skipped}")
+                return 0
+            ids = await retry_failed(session, scope)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    if ids and settings.redis_url:
+        from gateway.jobs.delivery import enqueue_delivery_batches
+        from gateway.jobs.queue import ArqQueue
+
+        queue = await ArqQueue.connect(settings)
+        try:
+            await enqueue_delivery_batches(queue, ids, settings.delivery_batch_size)
+        finally:
+            await queue.close()
+    where = "queued for delivery" if settings.redis_url else "the server's sweeper sends them within a minute or two"
+    print(f"re-queued {len(ids)} of {count.matched} failed ({where}); {skipped}")
+    return 0
+
+
+async def notifications_held(settings: Settings, args: argparse.Namespace) -> int:
+    """Per paused sender: its breaker's state (scaled mode) and the messages held for it."""
+    from gateway.cli import parse_uuid
+    from gateway.jobs.breaker import RedisBreaker
+    from gateway.jobs.held import held_counts
+
+    service_id = parse_uuid(args.service, "--service") if args.service else None
+    engine = engine_from_settings(settings)
+    try:
+        async with session_factory(engine)() as session:
+            held = await held_counts(session, service_id)
+    finally:
+        await engine.dispose()
+    states: dict[str, str] = {}
+    if settings.redis_url:
+        from gateway.jobs.queue import ArqQueue
+
+        queue = await ArqQueue.connect(settings)
+        try:
+            breaker = RedisBreaker(queue.redis, settings.redis_prefix, settings.breaker_failures, 1.0)
+            states = {b.key: str(b.state) for b in await breaker.status()}
+        finally:
+            await queue.close()
+    if not held and not states:
+        print("no sender is paused; no message is held")
+        return 0
+    for key in sorted({k for k, _, _ in held} | set(states)):
+        count, since = next(((c, s) for k, c, s in held if k == key), (0, None))
+        state = states.get(key, "see the server's log (embedded)" if not settings.redis_url else "closed")
+        print(f"{key}  state: {state}  held: {count}  waiting since: {since or '-'}")
+    return 0

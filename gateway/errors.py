@@ -60,9 +60,12 @@ class TooManyRequests(ApiError):
 
 
 class ChannelError(Exception):
-    """A provider call failed. Subclasses say whether trying again can help."""
+    """A provider call failed. Subclasses say whether trying again can help, and whether the fault is the
+    provider's as a whole (`provider_wide`: it counts against the sender's circuit breaker, never against
+    the message's attempts; `gateway.jobs.breaker`)."""
 
     retryable: bool = False
+    provider_wide: bool = False
 
     def __init__(self, reason: str, *, code: str | None = None, retry_after: float | None = None) -> None:
         super().__init__(reason)
@@ -75,6 +78,13 @@ class RetryableError(ChannelError):
     """Timeouts, 5xx, 429, SMTP 4xx: back off and try again."""
 
     retryable = True
+
+
+class ProviderUnavailable(RetryableError):
+    """The provider as a whole is failing, whoever the message is for: 5xx, 429, a timeout, a refused or
+    dropped connection. Not the message's fault, so it uses none of its attempts: it pauses the sender."""
+
+    provider_wide = True
 
 
 class PermanentError(ChannelError):

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = Field(default=5, ge=1, le=50)
     retry_backoff_seconds: float = Field(default=10.0, gt=0)
     retry_backoff_max_seconds: float = Field(default=900.0, gt=0)
+    # circuit breaker per provider and sender (gateway.jobs.breaker): provider-wide failures in a row that
+    # pause a sender, and how often a paused sender is tried with one message
+    breaker_failures: int = Field(default=5, ge=1, le=1000)
+    breaker_probe_seconds: float = Field(default=30.0, gt=0, le=3600)
     # the sweeper: `created` rows untouched this long are enqueued again; a claim (`sending`, no provider
     # reference) older than the lease is a lost worker's (unset = job timeout + 30 s)
     sweep_grace_seconds: float = Field(default=60.0, ge=0)

@@ -12,6 +12,9 @@ of `Change`s that each carry their own values (a delivery batch's outcomes: one 
 per row) in a few statements whatever the batch size: one guarded executemany UPDATE per set of
 columns, one SELECT by primary key to learn which rows it moved, one insert of all the events.
 
+One exception, for an operator only: `reopen_failed` (`gateway notifications retry`) puts failed
+notifications that no provider ever took back to `created`.
+
 The caller owns the transaction (commit after). Event `detail`s say what happened in words and
 ids: never message bodies or contact details.
 """
@@ -158,3 +161,43 @@ async def transition_each(session: AsyncSession, changes: Sequence[Change]) -> l
         ]
         await session.execute(insert(EVENTS), events)
     return applied
+
+
+RETRYABLE_FAILURES = (
+    NotificationStatus.TEMPORARY_FAILURE,
+    NotificationStatus.TECHNICAL_FAILURE,
+    NotificationStatus.PERMANENT_FAILURE,
+)
+
+
+async def reopen_failed(session: AsyncSession, where: Sequence[ColumnElement[bool]], detail: str) -> list[uuid.UUID]:
+    """The one exception to "a final status never changes": an operator's retry (`gateway notifications
+    retry`) moves failed notifications that no provider ever took (no provider reference) back to
+    `created`, as if new, in ONE guarded UPDATE; the ids moved. A notification that was delivered, or
+    handed to a provider (which may have delivered it), is never matched. The caller commits."""
+    failed = [s.value for s in RETRYABLE_FAILURES]
+    now = utcnow()
+    rows = await session.execute(
+        update(Notification)
+        .where(Notification.status.in_(failed), Notification.provider_ref.is_(None), *where)
+        .values(
+            status=NotificationStatus.CREATED.value,
+            updated_at=now,
+            attempts=0,
+            failure_reason=None,
+            completed_at=None,
+            claimed_at=None,
+            next_attempt_at=None,
+            rate_slot_at=None,
+            held_for=None,
+            waiting_since=None,
+        )
+        .returning(Notification.id)
+        .execution_options(synchronize_session=False)
+    )
+    moved = [row[0] for row in rows]
+    if moved:
+        status = NotificationStatus.CREATED.value
+        events = [{"notification_id": nid, "status": status, "at": now, "detail": detail} for nid in moved]
+        await session.execute(insert(EVENTS), events)
+    return moved

@@ -5,7 +5,10 @@ Each provider (Twilio, SMTP, sandbox) is a small subclass of `BaseSender` that o
 `PermanentError`. `BaseSender.send()` does the rest once, for every provider: timing, one
 structured log line per send, and turning anything unexpected (a timeout, a dropped connection,
 a bug in a provider library) into `RetryableError`, so the delivery job only ever sees the two
-error types from `gateway.errors`.
+error types from `gateway.errors`. Errors that are the provider's as a whole (a timeout, a refused
+connection, 5xx, 429) are `ProviderUnavailable`, a `RetryableError` that pauses the sender (its
+circuit breaker, `gateway.jobs.breaker`) instead of using the message's attempts; a bug stays the
+message's own `RetryableError`, so one poisoned message cannot pause a sender.
 
 Logs carry the notification id, provider, channel, duration and outcome (with the provider's
 error code). They never carry message bodies, phone numbers, email addresses or the provider's
@@ -24,7 +27,7 @@ import structlog
 from structlog.typing import FilteringBoundLogger
 
 from gateway.domain import Channel, NotificationStatus
-from gateway.errors import ChannelError, PermanentError, RetryableError
+from gateway.errors import ChannelError, PermanentError, ProviderUnavailable, RetryableError
 
 logger = structlog.get_logger("gateway.channels")
 
@@ -129,9 +132,9 @@ class BaseSender:
     def _translate(self, exc: Exception, log: FilteringBoundLogger) -> ChannelError:
         """Anything a provider did not map is worth another try later; say where it came from."""
         if isinstance(exc, TimeoutError):
-            return RetryableError(f"{self.name} did not answer in time", code="timeout")
+            return ProviderUnavailable(f"{self.name} did not answer in time", code="timeout")
         if isinstance(exc, OSError):
-            return RetryableError(f"{self.name} connection failed: {type(exc).__name__}", code="connection")
+            return ProviderUnavailable(f"{self.name} connection failed: {type(exc).__name__}", code="connection")
         # A bug or an unmapped library error. Log where it happened but not str(exc), which may
         # quote the recipient.
         frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None

@@ -8,7 +8,10 @@ TLS modes: `tls` = implicit TLS (usually port 465); `starttls` = STARTTLS requir
 that does not offer it is a configuration error); `none` = plain text, never upgraded. AUTH
 happens on connect when a username is set.
 
-Errors: a 4xx reply, a dropped connection or a timeout is `RetryableError`; a 5xx reply
+Errors: a dropped or refused connection, a timeout, and a 4xx reply to anything but RCPT (421
+service not available, 451 at MAIL or DATA) are `ProviderUnavailable`: the relay is failing for
+every message, so the sender pauses (`gateway.jobs.breaker`). A 4xx reply to RCPT (450 mailbox
+busy) is about that recipient: `RetryableError`, using the message's attempts. A 5xx reply
 (550 mailbox unknown, 554 rejected) is `PermanentError` with the reply code and the server's
 text. Failures that are ours, not the recipient's (AUTH refused, sender refused with 5xx, no
 STARTTLS, an untrusted certificate), are `ProviderConfigError`.
@@ -27,7 +30,7 @@ import aiosmtplib
 
 from gateway.channels.base import BaseSender, OutboundMessage, ProviderConfigError, SendResult
 from gateway.domain import Channel, NotificationStatus
-from gateway.errors import ChannelError, PermanentError, RetryableError
+from gateway.errors import ChannelError, PermanentError, ProviderUnavailable, RetryableError
 
 TlsMode = Literal["starttls", "tls", "none"]
 
@@ -167,29 +170,32 @@ def _map_smtp_error(exc: aiosmtplib.SMTPException) -> ChannelError:
         refused = exc.recipients[0] if exc.recipients else None
         if refused is None:
             return RetryableError("all recipients refused", code="rcpt")
-        return _by_reply_code(refused.code, refused.message)
+        return _by_reply_code(refused.code, refused.message, RetryableError)
+    if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
+        return _by_reply_code(exc.code, exc.message, RetryableError)
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return ProviderConfigError(f"SMTP AUTH refused: {exc.message}", code=str(exc.code))
     if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
         return ProviderConfigError(f"sender refused: {exc.message}", code=str(exc.code))
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return _by_reply_code(exc.code, exc.message)
+        return _by_reply_code(exc.code, exc.message, ProviderUnavailable)
     if isinstance(exc, aiosmtplib.SMTPTimeoutError):
-        return RetryableError("SMTP server did not answer in time", code="timeout")
+        return ProviderUnavailable("SMTP server did not answer in time", code="timeout")
     if _caused_by(exc, ssl.SSLCertVerificationError):
         return ProviderConfigError("SMTP server certificate is not trusted", code="tls-verify")
     if isinstance(exc, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPConnectError):
-        return RetryableError(f"SMTP connection failed: {type(exc).__name__}", code="connection")
+        return ProviderUnavailable(f"SMTP connection failed: {type(exc).__name__}", code="connection")
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
         return PermanentError(exc.message, code="not-supported")
     # Bare SMTPException: STARTTLS or AUTH required but not offered by the server.
     return ProviderConfigError(exc.message, code="smtp-config")
 
 
-def _by_reply_code(code: int, text: str) -> ChannelError:
+def _by_reply_code(code: int, text: str, transient: type[RetryableError]) -> ChannelError:
+    """5xx: permanent; otherwise `transient` (the recipient's RetryableError, or the relay's ProviderUnavailable)."""
     if 500 <= code < 600:
         return PermanentError(text, code=str(code))
-    return RetryableError(text, code=str(code))
+    return transient(text, code=str(code))
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:

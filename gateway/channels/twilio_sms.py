@@ -3,14 +3,15 @@
 Three things the stock `AsyncTwilioHttpClient` does not do are done by `_TwilioHttpClient`:
 
 * a deadline on every request (the stock client ignores its `timeout`, so a hung provider would
-  hang a worker) -> `RetryableError(code="timeout")`;
+  hang a worker) -> `ProviderUnavailable(code="timeout")`;
 * requests for `*.twilio.com` go to the configured API base, so tests reach the fake Twilio and an
   operator can point the gateway at a Twilio-compatible provider;
-* HTTP 429 becomes `RetryableError` with `retry_after` from the `Retry-After` header, which is
+* HTTP 429 becomes `ProviderUnavailable` with `retry_after` from the `Retry-After` header, which is
   lost by the time the library raises `TwilioRestException`.
 
 Other errors arrive as `TwilioRestException` and are mapped by `_map_rest_error`: 5xx is
-retryable; 401/403 and codes naming *our* setup (bad From, region not enabled) are
+`ProviderUnavailable` (retryable, and the provider's fault, not the message's: it pauses the
+sender); 401/403 and codes naming *our* setup (bad From, region not enabled) are
 `ProviderConfigError`; every other 4xx (invalid To 21211, opted out 21610, not a mobile 21614,
 body too long 21617, ...) is `PermanentError` with Twilio's code and message.
 
@@ -35,7 +36,7 @@ from twilio.rest import Client
 
 from gateway.channels.base import BaseSender, OutboundMessage, ProviderConfigError, SendResult
 from gateway.domain import Channel, NotificationStatus
-from gateway.errors import ChannelError, PermanentError, RetryableError
+from gateway.errors import ChannelError, PermanentError, ProviderUnavailable
 
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
@@ -125,11 +126,11 @@ class _TwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
                     method, self.rewrite(url), params, data, headers, None, None, allow_redirects
                 )
         except TimeoutError:
-            raise RetryableError(f"Twilio did not answer within {self.deadline:g}s", code="timeout") from None
+            raise ProviderUnavailable(f"Twilio did not answer within {self.deadline:g}s", code="timeout") from None
         except aiohttp.ClientError as exc:
-            raise RetryableError(f"Twilio connection failed: {type(exc).__name__}", code="connection") from exc
+            raise ProviderUnavailable(f"Twilio connection failed: {type(exc).__name__}", code="connection") from exc
         if response.status_code == 429:
-            raise RetryableError(
+            raise ProviderUnavailable(
                 "Twilio rate limit: " + _twilio_message(response.text, "Too Many Requests"),
                 code=str(_twilio_code(response.text) or 429),
                 retry_after=_retry_after(response.headers),
@@ -208,7 +209,7 @@ def _map_error(status: int, code: object, reason: str) -> ChannelError:
     twilio_code = code if isinstance(code, int) else None
     code_text = str(twilio_code if twilio_code is not None else status)
     if status >= 500 or status == 429:
-        return RetryableError(reason, code=code_text)
+        return ProviderUnavailable(reason, code=code_text)
     if status in (401, 403) or twilio_code in CONFIG_ERROR_CODES:
         return ProviderConfigError(reason, code=code_text)
     return PermanentError(reason, code=code_text)

@@ -63,6 +63,10 @@ class Notification(Base):
     # email the gateway sends on its own (reminders, broadcasts): List-Unsubscribe with a signed
     # one-click link (gateway.unsubscribe; migration 0010). Staff and API sends leave it False.
     one_click_unsubscribe: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # while its provider fails (gateway.jobs.held): the sender's breaker this row waits for (held while
+    # next_attempt_at is NULL, released once it is set), and since when it has waited for a provider
+    held_for: Mapped[str | None] = mapped_column(String(300))
+    waiting_since: Mapped[datetime | None] = mapped_column()
 
     # Each status change writes an entry in every index the row is in, so the sweeper's indexes hold
     # only the rows still in flight, and the look-up indexes only rows with a value (migration 0005).
@@ -70,6 +74,12 @@ class Notification(Base):
         Index("ix_notifications_service_created", "service_id", "created_at"),
         Index("ix_notifications_created", "created_at", **_where("status = 'created'")),
         Index("ix_notifications_sending", "claimed_at", **_where("status = 'sending'")),
+        Index(
+            "ix_notifications_held",
+            "held_for",
+            "created_at",
+            **_where("status = 'created' AND held_for IS NOT NULL"),
+        ),
         Index("ix_notifications_provider_ref", "provider_ref", **_where("provider_ref IS NOT NULL")),
         Index(
             "ix_notifications_idempotency",

@@ -12,6 +12,7 @@ the same way; `close_job_context` undoes it in reverse. What it holds:
 | sandbox  | sandbox senders, for test API keys whatever the settings                   |
 | queue    | the `JobQueue` (arq in a worker or scaled web app, in-process otherwise)   |
 | limiter  | the `RateLimiter` (Redis when the queue is arq, else in process memory)    |
+| breaker  | the senders' circuit breakers (`gateway.jobs.breaker`; Redis or in process, as the limiter) |
 | send_slots | sends in flight at once in this process (GATEWAY_DELIVERY_CONCURRENCY)   |
 | live     | the `LiveHub` for pushes to staff browsers (Redis pub/sub when scaled)     |
 
@@ -32,6 +33,7 @@ from gateway.channels import ChannelSender, build_senders, close_senders, sandbo
 from gateway.crypto import Vault
 from gateway.db.engine import engine_from_settings, session_factory
 from gateway.domain import Channel
+from gateway.jobs.breaker import Breaker, LocalBreaker, RedisBreaker
 from gateway.jobs.queue import ArqQueue, JobQueue, LocalQueue, build_queue, queue_name
 from gateway.live import LiveHub, make_live_hub
 from gateway.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
@@ -49,6 +51,7 @@ class JobContext(TypedDict, total=False):
     sandbox: dict[Channel, ChannelSender]
     queue: JobQueue
     limiter: RateLimiter
+    breaker: Breaker
     send_slots: asyncio.Semaphore
     live: LiveHub
     # set per job by arq / LocalQueue
@@ -86,6 +89,12 @@ async def open_job_context(
     ctx["queue"] = queue
     ctx["limiter"] = (
         RedisRateLimiter(queue.redis, settings.redis_prefix) if isinstance(queue, ArqQueue) else LocalRateLimiter()
+    )
+    threshold, probe = settings.breaker_failures, settings.breaker_probe_seconds
+    ctx["breaker"] = (
+        RedisBreaker(queue.redis, settings.redis_prefix, threshold, probe)
+        if isinstance(queue, ArqQueue)
+        else LocalBreaker(threshold, probe)
     )
     if isinstance(queue, LocalQueue):
         queue.run_every(settings.sweep_interval_seconds, "sweep")

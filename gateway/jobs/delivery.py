@@ -14,6 +14,9 @@ Both run `deliver(ctx, ids)`:
    back unsent (`send_all`). Test-key notifications always use the sandbox senders.
 5. `gateway.jobs.outcome.record_outcomes`: every outcome in ONE transaction, each guarded by status
    and attempt number; then case record entries and live pushes / receipt callbacks.
+6. The senders' circuit breakers (`gateway.jobs.breaker`): the sends are counted against them first
+   (one call per sender); then `resume_sender` releases the next batch of a sender whose provider is
+   back, and a sender that just paused gets its probe job (`probe_sender`, due when the probe is).
 
 A notification that must wait (rate limit, a retry's backoff, not due yet) stays `created` with its
 due time: `deliver_notification` raises arq's `Retry(defer=...)` for it, `deliver_batch` enqueues a
@@ -24,11 +27,14 @@ Outcomes:
 | the channel...                  | the notification becomes                                          |
 | accepted it (Twilio)            | `sending` with provider and provider_ref; the status callback decides the rest |
 | accepted it (SMTP)              | `sent` (SMTP gives no receipt); sandbox: `delivered`             |
+| raised `ProviderUnavailable`    | `created` again, the attempt given back (the provider's fault, not the message's):|
+| (5xx, 429, timeout, connection) | held for the sender's breaker if it is open, else due after the base backoff;   |
+|                                 | `temporary-failure` only once it has waited GATEWAY_SENDING_TIMEOUT_SECONDS      |
 | raised `RetryableError`         | `created` again with `next_attempt_at`, due again after exponential backoff     |
 |                                 | with jitter, or the provider's Retry-After if longer                            |
 | ... on the last allowed attempt | `technical-failure` if the provider never answered (timeout, connection, a bug) |
-|                                 | — the fault is ours or the network's; `temporary-failure` if it answered "not   |
-|                                 | now" (5xx, 429, SMTP 4xx) — the recipient may well be reachable later           |
+|                                 | (a bug); `temporary-failure` if it answered "not now" about this recipient      |
+|                                 | (SMTP 4xx to RCPT) — the recipient may well be reachable later                  |
 | raised `PermanentError`         | `permanent-failure` at once; failure_reason = "code: reason"      |
 | raised `ProviderConfigError`    | `technical-failure` at once: our account or sender setting is wrong |
 
@@ -47,7 +53,9 @@ import structlog
 from arq.worker import Retry
 
 from gateway.errors import ChannelError
-from gateway.jobs.outcome import Sent, Verdict, record_outcomes
+from gateway.jobs.breaker import BreakerState, Recorded
+from gateway.jobs.held import oldest_held, release_next, schedule_probe
+from gateway.jobs.outcome import Sent, Verdict, count_breakers, record_outcomes
 from gateway.jobs.prepare import Claimed, prepare
 from gateway.settings import Settings
 
@@ -165,21 +173,76 @@ async def send_all(ctx: JobContext, claimed: Sequence[Claimed], window: float) -
         try:
             result = await senders[c.message.channel].send(c.message)
         except ChannelError as error:
-            return Sent(c.notification, c.attempt, error, c.message.to)
+            return Sent(c.notification, c.attempt, error, c.message.to, c.breaker)
         finally:
             slots.release()
-        return Sent(c.notification, c.attempt, result, c.message.to)
+        return Sent(c.notification, c.attempt, result, c.message.to, c.breaker)
 
     return list(await asyncio.gather(*(send(c) for c in claimed)))
 
 
-async def deliver(ctx: JobContext, ids: Sequence[uuid.UUID]) -> list[Verdict]:
-    """Steps 1-5 for the notifications `ids`: what became of each (in no particular order)."""
-    prepared = await prepare(ctx, ids)
+async def deliver(ctx: JobContext, ids: Sequence[uuid.UUID], *, probe_for: str | None = None) -> list[Verdict]:
+    """Steps 1-6 for the notifications `ids`: what became of each (in no particular order)."""
+    prepared = await prepare(ctx, ids, probe_for=probe_for)
+    for key, probe_at_ms in prepared.probes.items():
+        await schedule_probe(ctx["queue"], key, probe_at_ms)
     if not prepared.claimed:
         return prepared.verdicts
     sends = await send_all(ctx, prepared.claimed, send_window(ctx["settings"]))
-    return prepared.verdicts + await record_outcomes(ctx, sends)
+    breakers = await count_breakers(ctx, sends)
+    verdicts = prepared.verdicts + await record_outcomes(ctx, sends, breakers)
+    released = {c.breaker for c in prepared.claimed if c.breaker and c.notification.held_for == c.breaker}
+    for key, recorded in breakers.items():
+        await _after_breaker(ctx, key, recorded, key in released)
+    return verdicts
+
+
+async def _after_breaker(ctx: JobContext, key: str, recorded: Recorded, had_held: bool) -> None:
+    """Log a breaker's change (provider and sender only); probe a paused sender; resume a recovered one,
+    or one that sent messages it had held (a batch at a time, so the next goes when this one is done)."""
+    provider, _, sender = key.partition(":")
+    if recorded.before is not recorded.after:
+        event = {BreakerState.OPEN: "paused", BreakerState.DRAINING: "recovered"}.get(recorded.after, "changed")
+        log.warning(
+            f"breaker.{event}",
+            provider=provider,
+            sender=sender,
+            state=str(recorded.after),
+            was=str(recorded.before),
+            failures=recorded.failures,
+        )
+    if recorded.after is BreakerState.OPEN and recorded.before is not BreakerState.OPEN:
+        await schedule_probe(ctx["queue"], key, recorded.probe_at_ms)
+    elif recorded.after is BreakerState.DRAINING or (recorded.after is BreakerState.CLOSED and had_held):
+        await resume_sender(ctx, key)
+
+
+async def resume_sender(ctx: JobContext, key: str) -> int:
+    """Hand the next batch of messages held for `key` to delivery, oldest first (one `deliver_batch`);
+    when none is left the breaker closes. How many were released."""
+    settings = ctx["settings"]
+    ids = await release_next(ctx, key, settings.delivery_batch_size)
+    if ids:
+        await enqueue_delivery_batches(ctx["queue"], ids, settings.delivery_batch_size)
+    elif await ctx["breaker"].drained(key):
+        provider, _, sender = key.partition(":")
+        log.warning("breaker.closed", provider=provider, sender=sender, state=str(BreakerState.CLOSED))
+    return len(ids)
+
+
+async def probe_sender(ctx: JobContext, key: str) -> str:
+    """The probe of a paused sender: send its oldest held message, alone. Enqueued by whoever held a
+    message or saw the breaker open (job id `probe:{key}:{due ms}`, so one a pause), and by the sweeper."""
+    notification_id = await oldest_held(ctx, key)
+    if notification_id is None:
+        await resume_sender(ctx, key)  # nothing held: let a draining breaker close
+        return "nothing held"
+    [verdict] = await deliver(ctx, [notification_id], probe_for=key)
+    if verdict.defer is not None:  # it must wait (its rate slot, a retry): a job of its own, due then
+        await enqueue_deliveries(ctx["queue"], [notification_id], defer_by={notification_id: verdict.defer})
+    elif verdict.outcome == "held":  # the probe is not due yet by the breaker's clock (a little skew): soon
+        raise Retry(defer=min(1.0, ctx["settings"].breaker_probe_seconds))
+    return verdict.outcome
 
 
 async def deliver_notification(ctx: JobContext, notification_id: str) -> str:

@@ -31,6 +31,7 @@ from gateway.db.base import padded, utcnow
 from gateway.db.write_lock import write_lock
 from gateway.domain import NotificationStatus, RecordKind
 from gateway.errors import ChannelError
+from gateway.jobs.breaker import BreakerState, Recorded
 from gateway.jobs.receipts import after_status_changes
 from gateway.record import append_entry
 from gateway.settings import Settings
@@ -64,6 +65,7 @@ class Sent:
     attempt: int
     result: SendResult | ChannelError | None
     recipient: str = ""
+    breaker: str | None = None  # the provider and sender's breaker (gateway.jobs.breaker)
 
 
 async def claim_many(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -145,8 +147,30 @@ def failure_reason(error: ChannelError, recipient: str) -> str:
     return f"{error.code}: {reason}" if error.code else reason
 
 
-def _change(settings: Settings, sent: Sent) -> tuple[Change, float | None]:
-    """The status change a send's outcome calls for, and the retry delay when it is a retry."""
+async def count_breakers(ctx: JobContext, sends: Sequence[Sent]) -> dict[str, Recorded]:
+    """Count the job's sends against each sender's breaker (one call per breaker): an answer from the
+    provider (accepted, or refused for the message's own reasons) or a provider-wide failure."""
+    answered: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    retry_after: dict[str, float] = {}
+    for sent in sends:
+        key, result = sent.breaker, sent.result
+        if key is None or result is None:
+            continue
+        if isinstance(result, ChannelError) and result.provider_wide:
+            failed[key] = failed.get(key, 0) + 1
+            retry_after[key] = max(retry_after.get(key, 0.0), result.retry_after or 0.0)
+        else:
+            answered[key] = answered.get(key, 0) + 1
+    return {
+        key: await ctx["breaker"].record(key, answered.get(key, 0), failed.get(key, 0), retry_after.get(key))
+        for key in answered.keys() | failed.keys()
+    }
+
+
+def _change(settings: Settings, sent: Sent, breaker: Recorded | None = None) -> tuple[Change, float | None]:
+    """The status change a send's outcome calls for, and the retry delay when it is a retry (0.0: held
+    for its provider's breaker, no job of its own)."""
     n, attempt, result = sent.notification, sent.attempt, sent.result
     if result is None:  # not attempted after all: `created` again, with the attempt it had, due soon;
         # it keeps the send slot it was claimed in (no second token)
@@ -159,6 +183,14 @@ def _change(settings: Settings, sent: Sent) -> tuple[Change, float | None]:
         detail = f"accepted by {result.provider} ({result.provider_ref})"
         return Change(n.id, attempt, S.SENDING, result.status, detail, {**values, "next_attempt_at": None}), None
     reason = failure_reason(result, sent.recipient)
+    if result.provider_wide:  # the provider's fault, not the message's: its attempt is given back
+        since = {"attempts": attempt - 1, "waiting_since": n.waiting_since or utcnow()}
+        if breaker is not None and breaker.after in (BreakerState.OPEN, BreakerState.PROBING):
+            held = {**since, "held_for": sent.breaker, "next_attempt_at": None, "rate_slot_at": None}
+            return Change(n.id, attempt, S.SENDING, S.CREATED, f"held, provider failing: {reason}", held), 0.0
+        delay = retry_delay(settings, 1, result.retry_after)
+        due = {**since, "next_attempt_at": utcnow() + timedelta(seconds=delay)}
+        return Change(n.id, attempt, S.SENDING, S.CREATED, f"provider failed, retrying: {reason}", due), delay
     if result.retryable and attempt < settings.delivery_max_attempts:
         delay = retry_delay(settings, attempt, result.retry_after)
         due = {"next_attempt_at": utcnow() + timedelta(seconds=delay)}
@@ -166,9 +198,16 @@ def _change(settings: Settings, sent: Sent) -> tuple[Change, float | None]:
     return Change(n.id, attempt, S.SENDING, final_failure(result), reason, {"failure_reason": reason}), None
 
 
-async def record_outcomes(ctx: JobContext, sends: Sequence[Sent]) -> list[Verdict]:
-    """Record every send's outcome in one transaction, then case record entries and live pushes/receipts."""
-    planned = [(sent, *_change(ctx["settings"], sent)) for sent in sends]
+async def record_outcomes(
+    ctx: JobContext, sends: Sequence[Sent], breakers: dict[str, Recorded] | None = None
+) -> list[Verdict]:
+    """Record every send's outcome in one transaction, then case record entries and live pushes/receipts.
+    `breakers`: the senders' breakers after `count_breakers`, which decide whether a provider-wide failure
+    is held or retried."""
+    breakers = breakers or {}
+    planned = [
+        (sent, *_change(ctx["settings"], sent, breakers.get(sent.breaker) if sent.breaker else None)) for sent in sends
+    ]
     async with write_lock(ctx["engine"]), ctx["sessions"]() as session:
         applied = {c.notification_id for c in await transition_each(session, [change for _, change, _ in planned])}
         await session.commit()
@@ -178,6 +217,8 @@ async def record_outcomes(ctx: JobContext, sends: Sequence[Sent]) -> list[Verdic
         if n.id not in applied:
             log.warning("delivery.claim_lost", notification_id=str(n.id), attempt=sent.attempt)
             verdicts.append(Verdict(n.id, "claim lost"))
+        elif delay == 0.0 and isinstance(sent.result, ChannelError):
+            verdicts.append(Verdict(n.id, "provider failed, held"))
         elif delay is not None:
             code = sent.result.code if isinstance(sent.result, ChannelError) else None
             outcome = "retry" if sent.result is not None else "given back"

@@ -10,7 +10,9 @@ All of it is one session and one transaction, whatever the number of notificatio
    `technical-failure`. Then, per sender, ONE call gives all of that sender's messages their send
    slots under its rate limit; a row whose slot is later gets it written down (`rate_slot_at`) and
    is deferred to it, never failed, and takes no second token when it comes. Test keys and letters
-   are not limited.
+   are not limited. Before that, per sender, ONE call asks its provider's circuit breaker
+   (`gateway.jobs.breaker`) whether it may send: while the provider fails, its messages are held
+   (`gateway.jobs.held`) and only the probe job sends, one message, the oldest.
 3. ONE conditional UPDATE claims the rest (`created` -> `sending`, attempts + 1): of two jobs that
    race for a row only one gets it back, and only that one sends it.
 
@@ -39,6 +41,8 @@ from gateway.db import Notification, Service
 from gateway.db.base import padded, utcnow
 from gateway.db.write_lock import write_lock
 from gateway.domain import Channel, KeyType, NotificationStatus
+from gateway.jobs.breaker import BreakerState
+from gateway.jobs.held import breaker_key, hold
 from gateway.jobs.outcome import Verdict, announce_refusals, claim_many, refuse
 from gateway.reply_address import make_reply_address
 from gateway.settings import Settings
@@ -65,12 +69,14 @@ class Claimed:
     message: OutboundMessage
     attempt: int
     test_key: bool
+    breaker: str | None = None  # the provider and sender's breaker (None: sandbox, never paused)
 
 
 @dataclass
 class Prepared:
     claimed: list[Claimed] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)  # the rows not claimed, and why
+    probes: dict[str, int] = field(default_factory=dict)  # breakers that held rows: when to probe (Unix ms)
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,7 @@ class _Candidate:
     notification: Notification
     message: OutboundMessage
     per_second: float | None  # the sender's rate limit; None: not limited
+    breaker: str | None
 
 
 def build_message(
@@ -101,8 +108,9 @@ def build_message(
     )
 
 
-async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID]) -> Prepared:
-    """Read, apply policy to and claim the notifications `ids`; see the module docstring."""
+async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID], *, probe_for: str | None = None) -> Prepared:
+    """Read, apply policy to and claim the notifications `ids`; see the module docstring. `probe_for`: the
+    caller is the probe job of that breaker, which may send one message when the probe is due."""
     settings, vault = ctx["settings"], ctx["vault"]
     done = Prepared()
     refusals: list[tuple[Notification, NotificationStatus, str]] = []
@@ -136,7 +144,9 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID]) -> Prepared:
                     continue
                 test_key = n.key_type == KeyType.TEST.value
                 rate = None if test_key else policy.sender_rate(settings, channel, sms_per_second)
-                candidates.append(_Candidate(n, message, rate))
+                provider = ctx["senders"][channel].name if channel in ctx["senders"] else "sandbox"
+                paused_by = None if test_key or provider == "sandbox" else breaker_key(provider, sender)
+                candidates.append(_Candidate(n, message, rate, paused_by))
         addressees = [_addressee(c.notification) for c in candidates]
         opted_out = await policy.opted_out(session, addressees)
         retired = await policy.unsendable(session, addressees)
@@ -148,6 +158,7 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID]) -> Prepared:
                 refusals.append((c.notification, S.PERMANENT_FAILURE, policy.RETIRED_REASON))
             else:
                 allowed.append(c)
+        allowed = await _admit(ctx, session, allowed, done, probe_for)
         sendable = await _take_slots(ctx, session, allowed, done.verdicts)
         refused = await refuse(session, refusals)
         attempts = await claim_many(session, [c.notification.id for c in sendable])
@@ -155,7 +166,7 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID]) -> Prepared:
     for c in sendable:
         n = c.notification
         if n.id in attempts:
-            done.claimed.append(Claimed(n, c.message, attempts[n.id], n.key_type == KeyType.TEST.value))
+            done.claimed.append(Claimed(n, c.message, attempts[n.id], n.key_type == KeyType.TEST.value, c.breaker))
         else:
             done.verdicts.append(Verdict(n.id, "skipped: claimed by another job"))
     done.verdicts += [Verdict(n.id, str(status)) for n, status, _ in refusals]
@@ -165,6 +176,43 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID]) -> Prepared:
 
 def _addressee(n: Notification) -> policy.Addressee:
     return policy.Addressee(n.service_id, Channel(n.channel), n.recipient_index, n.sender, n.person_id)
+
+
+async def _admit(
+    ctx: JobContext, session: AsyncSession, candidates: list[_Candidate], done: Prepared, probe_for: str | None
+) -> list[_Candidate]:
+    """The candidates whose provider's breaker lets them go (one call per breaker); the others are held,
+    in the caller's transaction, and the probe their breaker is waiting for is noted in `done.probes`.
+
+    closed: all go. draining: released rows go (held for this breaker, `next_attempt_at` set), newer
+    ones are held behind them. open or probing: all are held, except that the probe job, when the probe
+    is due, sends the oldest."""
+    by_breaker: dict[str, list[_Candidate]] = defaultdict(list)
+    going = []
+    for c in candidates:
+        if c.breaker is None:
+            going.append(c)
+        else:
+            by_breaker[c.breaker].append(c)
+    for key, group in by_breaker.items():
+        admission = await ctx["breaker"].admit(key, probe=key == probe_for)
+        if admission.state is BreakerState.CLOSED:
+            go = group
+        elif admission.state is BreakerState.DRAINING:
+            go = [c for c in group if c.notification.held_for == key and c.notification.next_attempt_at is not None]
+        elif admission.probe:
+            go = [min(group, key=lambda c: (c.notification.created_at, str(c.notification.id)))]
+        else:
+            go = []
+        going += go
+        sent = {c.notification.id for c in go}
+        wait = [c.notification.id for c in group if c.notification.id not in sent]
+        if wait:
+            await hold(session, key, wait, draining=admission.state is BreakerState.DRAINING)
+            done.verdicts += [Verdict(nid, "held") for nid in wait]
+            if admission.state is not BreakerState.DRAINING:
+                done.probes[key] = admission.probe_at_ms
+    return going
 
 
 async def _take_slots(

@@ -19,7 +19,8 @@ from typing import Any
 
 from gateway.inbound.callbacks import MAX_TRIES as MAX_CALLBACK_TRIES
 from gateway.inbound.jobs import process_inbound, send_inbound_callback
-from gateway.jobs.delivery import DELIVER, DELIVER_BATCH, deliver_batch, deliver_notification
+from gateway.jobs.delivery import DELIVER, DELIVER_BATCH, deliver_batch, deliver_notification, probe_sender
+from gateway.jobs.held import PROBE_SENDER
 from gateway.jobs.receipts import (
     APPLY_SMS_STATUS,
     RECEIPT_MAX_TRIES,
@@ -46,6 +47,7 @@ class JobSpec:
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(DELIVER, deliver_notification, max_tries=1000),
     JobSpec(DELIVER_BATCH, deliver_batch, max_tries=3),  # what must wait becomes a deliver_notification
+    JobSpec(PROBE_SENDER, probe_sender, max_tries=50),  # tries again only when it came a little early
     JobSpec("sweep", sweep, max_tries=1),
     JobSpec("process_inbound", process_inbound, max_tries=5),
     JobSpec(SEND_DELIVERY_RECEIPT, send_delivery_receipt, max_tries=RECEIPT_MAX_TRIES),

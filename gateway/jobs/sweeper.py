@@ -13,7 +13,12 @@ a timer of the in-process queue in embedded mode. Each run:
    GATEWAY_SWEEP_GRACE_SECONDS: the enqueue after commit was lost (Redis down, a process died
    between commit and enqueue, a queue restarted). Enqueued again, at most `BATCH` per run; a job
    id that is still queued is deduplicated, so sweeping a healthy backlog only costs a look-up.
-4. Inbound messages left `received` past the same grace: `gateway.inbound.jobs.sweep_inbound`.
+   Rows held for a paused sender (`gateway.jobs.held`) are not enqueued here; instead:
+4. Senders with held rows: a paused one (open, probing) gets its probe job again (deduplicated by its
+   job id), a recovered one (draining, or closed after its breaker's state was lost) its next batch.
+5. `created` rows that have waited for their provider longer than GATEWAY_SENDING_TIMEOUT_SECONDS:
+   `temporary-failure` ("the provider was unavailable"), as a message without a receipt does.
+6. Inbound messages left `received` past the same grace: `gateway.inbound.jobs.sweep_inbound`.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from gateway.db import Notification
 from gateway.db.base import utcnow
 from gateway.domain import NotificationStatus
 from gateway.inbound.jobs import sweep_inbound
-from gateway.jobs.delivery import enqueue_deliveries
+from gateway.jobs.breaker import BreakerState
+from gateway.jobs.delivery import enqueue_deliveries, resume_sender
+from gateway.jobs.held import expire_waiting, held_senders, schedule_probe
 from gateway.jobs.receipts import after_status_changes
 from gateway.transitions import transition_many
 
@@ -86,16 +93,22 @@ async def sweep(ctx: JobContext) -> str:
                     Notification.status == S.CREATED.value,
                     or_(
                         Notification.next_attempt_at <= due_cutoff,
-                        and_(Notification.next_attempt_at.is_(None), Notification.created_at <= due_cutoff),
+                        and_(
+                            Notification.next_attempt_at.is_(None),
+                            Notification.created_at <= due_cutoff,
+                            Notification.held_for.is_(None),
+                        ),
                     ),
                 )
                 .order_by(Notification.created_at)
                 .limit(BATCH)
             )
         ).all()
+        expired = await expire_waiting(session, settings.sending_timeout_seconds)
+        paused = await held_senders(session)
         await session.commit()
     # Final statuses set here get what every final status gets: record entry, live push, service receipt.
-    for status, rows in ((S.TECHNICAL_FAILURE, abandoned), (S.TEMPORARY_FAILURE, timed_out)):
+    for status, rows in ((S.TECHNICAL_FAILURE, abandoned), (S.TEMPORARY_FAILURE, timed_out + expired)):
         if rows:
             async with sessions() as session:
                 finished = (
@@ -104,13 +117,25 @@ async def sweep(ctx: JobContext) -> str:
             await after_status_changes(ctx, [(n, status) for n in finished], record=True, actor=ACTOR)
     requeue = [nid for nid, _ in released] + [nid for nid in due if nid not in {r for r, _ in released}]
     await enqueue_deliveries(ctx["queue"], requeue)
+    breakers = {b.key: b for b in await ctx["breaker"].status()}
+    for key in paused:
+        found = breakers.get(key)
+        if found is not None and found.state in (BreakerState.OPEN, BreakerState.PROBING):
+            await schedule_probe(ctx["queue"], key, found.probe_at_ms)
+        else:
+            await resume_sender(ctx, key)
     inbound = await sweep_inbound(dict(ctx))  # inbound messages left `received` (gateway.inbound.jobs)
     summary = (
         f"requeued={len(requeue)} released={len(released)} abandoned={len(abandoned)} timed_out={len(timed_out)}"
-        f" inbound={inbound}"
+        f" expired={len(expired)} paused_senders={len(paused)} inbound={inbound}"
     )
-    if requeue or abandoned or timed_out:
+    if requeue or abandoned or timed_out or expired:
         log.info(
-            "sweep", requeued=len(requeue), released=len(released), abandoned=len(abandoned), timed_out=len(timed_out)
+            "sweep",
+            requeued=len(requeue),
+            released=len(released),
+            abandoned=len(abandoned),
+            timed_out=len(timed_out),
+            expired=len(expired),
         )
     return summary

@@ -25,10 +25,10 @@ from gateway.db import ContactPoint, Person
 from gateway.directory.merge import MergeError, merge_people
 from gateway.domain import Role
 from gateway.recipients import InvalidRecipient, normalise_phone
+from gateway.victim_access import victim_people
 from gateway.web import audit
 from gateway.web.access import can_see_victim_data, not_found, parse_id, require_role, signed_in
 from gateway.web.context import StaffContext
-from gateway.web.conversation_data import victim_people
 from gateway.web.person_data import visible_person
 from gateway.web.person_page import person_url
 from gateway.web.render import render_page, see_other

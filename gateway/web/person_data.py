@@ -24,10 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.crypto import Vault
 from gateway.db import Case, CaseParticipant, ContactPoint, Conversation, OptOut, Person, StaffUser
 from gateway.domain import Channel, ContactKind
+from gateway.victim_access import victim_people
 from gateway.web import audit
 from gateway.web.access import can_see_victim_data, not_found
 from gateway.web.context import StaffContext
-from gateway.web.conversation_data import victim_people
 
 CHANNEL_OF = {ContactKind.PHONE.value: Channel.SMS.value, ContactKind.EMAIL.value: Channel.EMAIL.value}
 KIND_LABELS = {"phone": "Mobile", "email": "Email", "address": "Postal address"}

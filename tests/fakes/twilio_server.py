@@ -6,7 +6,9 @@ Body, StatusCallback) with HTTP Basic auth, answers 201 with Twilio's message re
 records each accepted message. Faults are scripted per request (`state.script([...])`), a fixed
 `delay` models a slow provider, and `send_status_callback()` posts signed status callbacks.
 With `hold_after=N`, requests that come once N messages are taken wait (received, not yet taken)
-until `POST /_fake/release`: a test can stop a sender with sends surely in flight.
+until `POST /_fake/release`: a test can stop a sender with sends surely in flight. An outage
+(`state.outage = 503`, or `POST /_fake/outage` with `{"status": 503}`; `{"status": null}` ends it)
+answers every send with that HTTP status, taking nothing, until it is switched off.
 
 Standalone: `python -m tests.fakes.twilio_server --port 8099 --delay 0.2 [--auto-callbacks]`.
 """
@@ -90,6 +92,8 @@ class FakeTwilio:
     callbacks: list[tuple[str, dict[str, str], int]] = field(default_factory=list)  # url, form, status
     requests: int = 0
     hold_after: int | None = None  # once this many messages are taken, hold new requests until released
+    outage: int | None = None  # while set, every send is answered with this HTTP status (and nothing is taken)
+    refused: int = 0  # sends answered during an outage
     _script: deque[Fault] = field(default_factory=deque)
     _released: asyncio.Event = field(default_factory=asyncio.Event)
     _closing: asyncio.Event = field(default_factory=asyncio.Event)
@@ -168,6 +172,9 @@ async def _create_message(request: web.Request) -> web.Response:
         await state._released.wait()
     if state.delay:
         await asyncio.sleep(state.delay)
+    if state.outage is not None:
+        state.refused += 1
+        return _error(state.outage, state.outage, f"Service unavailable (HTTP {state.outage})")
     if state._script:
         fault = state._script.popleft()
         if fault.kind == "hang":
@@ -220,13 +227,24 @@ async def _list_messages(request: web.Request) -> web.Response:
     state = request.app[FAKE_TWILIO]
     since = int(request.query.get("since", "0"))
     items = [{"sid": m.sid, "to": m.to, "body": m.body, "received_at": m.received_at} for m in state.messages[since:]]
-    return web.json_response({"count": len(state.messages), "requests": state.requests, "messages": items})
+    body = {"count": len(state.messages), "requests": state.requests, "refused": state.refused, "messages": items}
+    return web.json_response(body)
 
 
 async def _release(request: web.Request) -> web.Response:
     """Not Twilio's API: let the requests held by `hold_after` (and all later ones) through."""
     request.app[FAKE_TWILIO]._released.set()
     return web.json_response({"released": True})
+
+
+async def _outage(request: web.Request) -> web.Response:
+    """Not Twilio's API: `{"status": 503}` starts an outage (every send answered so), `{"status": null}` ends it."""
+    state = request.app[FAKE_TWILIO]
+    status = (await request.json()).get("status")
+    if status is not None and not (isinstance(status, int) and 400 <= status <= 599):
+        return web.json_response({"error": "status must be an HTTP error status or null"}, status=400)
+    state.outage = status
+    return web.json_response({"outage": state.outage, "refused": state.refused})
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -262,6 +280,7 @@ def make_fake_twilio(
     app.router.add_post(API + "/Accounts/{account_sid}/Messages.json", _create_message)
     app.router.add_get("/_fake/messages", _list_messages)
     app.router.add_post("/_fake/release", _release)
+    app.router.add_post("/_fake/outage", _outage)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_release_hangs)
     return app

@@ -124,6 +124,7 @@ def job_settings(database_url: str, twilio_base: str, smtp_port: int, **override
         "smtp_timeout": 2.0,
         "retry_backoff_seconds": 0.05,
         "retry_backoff_max_seconds": 0.2,
+        "breaker_probe_seconds": 0.2,
         "sweep_interval_seconds": 3600.0,
         "job_timeout_seconds": 10.0,
     }

@@ -71,24 +71,45 @@ async def test_retryable_failures_back_off_and_the_send_succeeds(
     assert twilio.requests == 4
     [sent] = twilio.messages
     n = await harness.get(nid)
-    assert (n.status, n.provider_ref, n.attempts, n.failure_reason) == (S.SENDING, sent.sid, 4, None)
+    # 5xx, 429 and a timeout are the provider's fault, not the message's: they use none of its attempts
+    # (three of them stay below GATEWAY_BREAKER_FAILURES, so the sender was never paused)
+    assert (n.status, n.provider_ref, n.attempts, n.failure_reason) == (S.SENDING, sent.sid, 1, None)
+    assert n.held_for is None and n.waiting_since is not None
     assert await harness.events(nid) == ["created"] + ["sending", "created"] * 3 + ["sending", "sending"]
     # the 429's Retry-After (0.4 s) and the 0.5 s Twilio timeout were both waited out
     assert asyncio.get_running_loop().time() - started >= 0.9
 
 
 async def test_retries_stop_at_the_limit(
-    harness: Harness, sender_service: ServiceUnderTest, fake_twilio: tuple[FakeTwilio, str]
+    harness: Harness, sender_service: ServiceUnderTest, smtp: FakeSmtpServer
 ) -> None:
-    fake_twilio[0].script([Fault.http(503)] * harness.settings.delivery_max_attempts)
-    nid = await add_notification(harness, sender_service.id, Channel.SMS, TO)
+    # 450 to RCPT is about this recipient (mailbox busy): each one uses an attempt
+    smtp.script("RCPT", *["450 4.2.1 Mailbox busy"] * harness.settings.delivery_max_attempts)
+    nid = await add_notification(harness, sender_service.id, Channel.EMAIL, "casey@example.org")
     await harness.deliver(nid)
     await harness.run()
 
     n = await harness.get(nid)
     assert (n.status, n.attempts) == (S.TEMPORARY_FAILURE, harness.settings.delivery_max_attempts)
-    assert n.failure_reason is not None and n.failure_reason.startswith("503")
-    assert fake_twilio[0].messages == []
+    assert n.failure_reason is not None and n.failure_reason.startswith("450")
+    assert smtp.messages == []
+
+
+async def test_provider_failures_never_use_up_a_messages_attempts(
+    harness: Harness, sender_service: ServiceUnderTest, fake_twilio: tuple[FakeTwilio, str]
+) -> None:
+    # twice as many 503s as the message has attempts: the sender pauses, probes, and sends it when Twilio is back
+    failures = 2 * harness.settings.delivery_max_attempts
+    fake_twilio[0].script([Fault.http(503)] * failures)
+    nid = await add_notification(harness, sender_service.id, Channel.SMS, TO)
+    await harness.deliver(nid)
+    await harness.run()
+
+    n = await harness.get(nid)
+    [sent] = fake_twilio[0].messages
+    assert (n.status, n.attempts, n.provider_ref, n.failure_reason) == (S.SENDING, 1, sent.sid, None)
+    assert fake_twilio[0].requests == failures + 1
+    assert await harness.ctx["breaker"].status() == []  # closed again
 
 
 async def test_invalid_number_fails_permanently_at_once(
@@ -113,15 +134,15 @@ async def test_smtp_server_down_then_back(
     nid = await add_notification(harness, sender_service.id, Channel.EMAIL, "casey@example.org")
     await harness.deliver(nid)
     running = asyncio.create_task(harness.run())
-    for _ in range(200):  # until the first attempt has failed
-        if (await harness.get(nid)).attempts >= 1 and (await harness.get(nid)).status == S.CREATED:
+    for _ in range(200):  # until the first try has failed (a refused connection: it uses no attempt)
+        if (await harness.get(nid)).waiting_since is not None:
             break
         await asyncio.sleep(0.01)
     await smtp.start()
     await running
 
     n = await harness.get(nid)
-    assert n.status == S.SENT and n.attempts >= 2
+    assert n.status == S.SENT and n.attempts == 1
     assert [m.rcpt_tos for m in smtp.messages] == [["casey@example.org"]]
 
 

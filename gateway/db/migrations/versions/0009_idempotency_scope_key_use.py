@@ -6,7 +6,7 @@ unique index gains `key_type`: a key first used by a test key no longer answers 
 `api_keys.created_by` and `api_keys.last_used_at` feed `gateway key list` and the admin keys page.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-05 14:30:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import gateway.db.base
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
