@@ -76,6 +76,7 @@ def prepare_notification(
     person_id: uuid.UUID | None = None,
     case_id: uuid.UUID | None = None,
     created_by_staff_id: uuid.UUID | None = None,
+    postage: str | None = None,
 ) -> Prepared:
     """Check everything and build the row; raises an ApiError on the first problem."""
     if template is None:
@@ -100,7 +101,7 @@ def prepare_notification(
         "body_enc": vault.seal(rendered.body),
         "sender": sender,
         "fragments": rendered.fragments,
-        "postage": template.postage,
+        "postage": postage or template.postage,
         "status": NotificationStatus.CREATED.value,
         "failure_reason": None,
         "provider": None,

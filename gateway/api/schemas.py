@@ -49,6 +49,13 @@ class EmailRequest(_Strict):
     one_click_unsubscribe_url: str | None = Field(default=None, max_length=2048)
 
 
+class LetterRequest(_Strict):
+    template_id: uuid.UUID = Field(strict=False)
+    personalisation: Personalisation
+    reference: str | None = Field(default=None, max_length=1000)
+    postage: str | None = None  # an extension: Notify's templated letters take the template's
+
+
 class PreviewRequest(_Strict):
     personalisation: Personalisation | None = None
 
