@@ -56,6 +56,12 @@ class LetterRequest(_Strict):
     postage: str | None = None  # an extension: Notify's templated letters take the template's
 
 
+class PrecompiledLetterRequest(_Strict):
+    reference: str = Field(min_length=1, max_length=1000)
+    content: str = Field(min_length=1)  # the PDF, base64
+    postage: str | None = None
+
+
 class PreviewRequest(_Strict):
     personalisation: Personalisation | None = None
 

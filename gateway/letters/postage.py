@@ -7,7 +7,7 @@
 | international | First-Class Mail International    | europe, rest-of-world      |
 
 A template says its default (front matter `postage:`); a request may choose another. A letter to an
-address abroad always goes at `international`, whatever was asked.
+address abroad always goes at `international`, whatever was asked; an address at home never does.
 """
 
 from __future__ import annotations
@@ -43,5 +43,8 @@ def parse_postage(value: str) -> Postage | None:
 
 
 def postage_for(requested: Postage, international: bool) -> Postage:
-    """The class a letter goes at: abroad is always First-Class International."""
-    return Postage.INTERNATIONAL if international else requested
+    """The class a letter goes at: the address decides abroad or not. Abroad is always First-Class
+    International; at home, Notify's `europe` / `rest-of-world` are First-Class."""
+    if international:
+        return Postage.INTERNATIONAL
+    return Postage.FIRST if requested is Postage.INTERNATIONAL else requested
