@@ -14,6 +14,7 @@ a timer of the in-process queue in embedded mode. Each run:
    between commit and enqueue, a queue restarted). Enqueued again, at most `BATCH` per run; a job
    id that is still queued is deduplicated, so sweeping a healthy backlog only costs a look-up.
 4. Inbound messages left `received` past the same grace: `gateway.inbound.jobs.sweep_inbound`.
+5. Letters: each service's print batch once its daily cutoff has passed (`gateway.letters.schedule`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from gateway.domain import NotificationStatus
 from gateway.inbound.jobs import sweep_inbound
 from gateway.jobs.delivery import enqueue_deliveries
 from gateway.jobs.receipts import after_status_changes
+from gateway.letters.schedule import batch_due_letters
 from gateway.transitions import transition_many
 
 if TYPE_CHECKING:
@@ -105,9 +107,10 @@ async def sweep(ctx: JobContext) -> str:
     requeue = [nid for nid, _ in released] + [nid for nid in due if nid not in {r for r, _ in released}]
     await enqueue_deliveries(ctx["queue"], requeue)
     inbound = await sweep_inbound(dict(ctx))  # inbound messages left `received` (gateway.inbound.jobs)
+    letters = await batch_due_letters(ctx, now)  # the daily print batch at each service's cutoff
     summary = (
         f"requeued={len(requeue)} released={len(released)} abandoned={len(abandoned)} timed_out={len(timed_out)}"
-        f" inbound={inbound}"
+        f" inbound={inbound} letter_batches={len(letters)}"
     )
     if requeue or abandoned or timed_out:
         log.info(
