@@ -19,7 +19,6 @@ from gateway.letters import batch as batches
 from gateway.letters.cancel import cancel_letter
 from gateway.letters.schedule import batch_due_letters
 from tests.api.test_auth import bearer
-from tests.api.test_bad_input import post
 from tests.jobs.conftest import set_service
 from tests.letters.helpers import LETTER_PATH, letter, settle
 
@@ -116,7 +115,7 @@ async def test_crash_after_writing_before_finishing_then_rerun(client, service, 
     later = await send(client, service)
     await settle(client)
     reports = await batches.run_batch(letters_ctx, service.id, now=utcnow())
-    assert [r.batch_id for r in reports][0] == batch_id and len(reports) == 2
+    assert len(reports) == 2 and reports[0].batch_id == batch_id
     printed = [row["notification_id"] for r in reports for row in manifest(r.manifest_path)]
     assert sorted(printed) == sorted(str(i) for i in [*ids, later])  # each letter once
     for nid in [*ids, later]:
