@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from gateway import keys
 from gateway.api.auth import caller
+from gateway.api.errors import json_response
 from gateway.api.notifications import send_notification
 from gateway.api.paging import parse_id
 from gateway.api.schemas import LetterRequest, parse_body
@@ -25,6 +26,7 @@ from gateway.domain import Channel, KeyType, NotificationStatus
 from gateway.errors import ApiError, AuthFailed, BadRequest, NotFound, ValidationFailed
 from gateway.letters.address import from_personalisation
 from gateway.letters.content import open_content
+from gateway.letters.intake import accept_precompiled
 from gateway.letters.pdf import render_pdf
 from gateway.letters.postage import ACCEPTED_NAMES, DEFAULT_POSTAGE, Postage, parse_postage, postage_for
 
@@ -40,7 +42,7 @@ async def post_letter(request: web.Request) -> web.Response:
     if who.key_type is KeyType.TEAM:
         raise AuthFailed("Cannot send letters with a team api key", status=403)
     if _precompiled(raw):
-        raise BadRequest("Precompiled letters are not accepted yet; send a letter template and an address")
+        return json_response(await accept_precompiled(request, raw), status=201)
     body = parse_body(LetterRequest, raw)
     address = from_personalisation(body.personalisation)
     template = await request.app[keys.TEMPLATES].get(who.service_id, body.template_id)
@@ -58,7 +60,7 @@ async def post_letter(request: web.Request) -> web.Response:
 
 
 def _precompiled(raw: bytes) -> bool:
-    """Notify's precompiled-letter request (`content`: a base64 PDF), which this gateway does not take yet."""
+    """Notify's precompiled-letter request (`content`: a base64 PDF): `gateway.letters.intake`."""
     try:
         data = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:

@@ -31,7 +31,7 @@ def notification(base_url: str, vault: Vault, n: Notification) -> dict[str, Any]
     channel = Channel(n.channel)
     lines: list[str | None] = [None] * 7
     postcode = None
-    if channel is Channel.LETTER:
+    if channel is Channel.LETTER and recipient:  # a precompiled letter refused has no address
         address = PostalAddress.from_text(recipient)
         lines[: len(address.lines)] = address.lines
         postcode = address.zip_code

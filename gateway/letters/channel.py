@@ -53,7 +53,7 @@ class LetterSender(BaseSender):
             ).one()
         n, service, language, document = found
         accepted = SendResult(PROVIDER, f"letter-{nid.hex}", NotificationStatus.ACCEPTED)
-        if document is not None:  # a retry after the document was written: nothing more to do
+        if document is not None:  # precompiled (checked at intake), or a retry after the document was written
             return accepted
         content = build_content(
             language=language,
