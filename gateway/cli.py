@@ -127,6 +127,15 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("ids", nargs="*", metavar="ID", help="inbound message ids")
     replay.add_argument("--all-failed", action="store_true", help="every message in state failed")
     replay.add_argument("--service", metavar="SERVICE_ID", help="with --all-failed: only this service's")
+    letters = sub.add_parser("letters", help="letters: print batches, returned mail").add_subparsers(
+        dest="action", required=True
+    )
+    batch = letters.add_parser("batch", help="cut the print batch of services past today's cutoff")
+    batch.add_argument("--now", action="store_true", help="cut a batch of every accepted letter now")
+    batch.add_argument("--service", metavar="SERVICE_ID", help="only this service")
+    returned = letters.add_parser("returned", help="record returned mail from the mail house's report")
+    returned.add_argument("file", metavar="FILE", help="one notification id or reference per line (CSV: first cell)")
+    returned.add_argument("--service", metavar="SERVICE_ID", help="needed when the report gives references")
     return parser
 
 

@@ -387,6 +387,20 @@ async def record_verify(settings: Settings, args: argparse.Namespace) -> int:
     return await record_verify(settings, args)
 
 
+async def letters_batch(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway letters batch [--now] [--service ID]` (see gateway.letters.cli)."""
+    from gateway.letters.cli import letters_batch
+
+    return await letters_batch(settings, args)
+
+
+async def letters_returned(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway letters returned FILE [--service ID]` (see gateway.letters.cli)."""
+    from gateway.letters.cli import letters_returned
+
+    return await letters_returned(settings, args)
+
+
 async def inbound_replay(settings: Settings, args: argparse.Namespace) -> int:
     """`gateway inbound replay ID... | --all-failed` (see gateway.operator)."""
     from gateway.operator import inbound_replay

@@ -35,6 +35,12 @@ class NotificationStatus(StrEnum):
     def is_final(self) -> bool:
         return self in FINAL_STATUSES
 
+    @property
+    def is_reported(self) -> bool:
+        """A status the service's delivery-receipt callback reports: every final one, and a letter's
+        `received` (handed to the mail house; only `returned-letter` may follow it)."""
+        return self in FINAL_STATUSES or self is NotificationStatus.RECEIVED
+
 
 FINAL_STATUSES = frozenset(
     {
@@ -42,9 +48,9 @@ FINAL_STATUSES = frozenset(
         NotificationStatus.PERMANENT_FAILURE,
         NotificationStatus.TEMPORARY_FAILURE,
         NotificationStatus.TECHNICAL_FAILURE,
-        NotificationStatus.RECEIVED,
         NotificationStatus.CANCELLED,
         NotificationStatus.VALIDATION_FAILED,
+        NotificationStatus.RETURNED_LETTER,
     }
 )
 

@@ -91,3 +91,7 @@ class PermanentError(ChannelError):
     """Invalid number, opted out, SMTP 5xx: fail now and keep the provider's reason."""
 
     retryable = False
+
+
+class ContentRefused(PermanentError):
+    """The message itself cannot go as it is (a letter PDF that fails its checks): `validation-failed`."""

@@ -78,6 +78,7 @@ def prepare_notification(
     case_id: uuid.UUID | None = None,
     created_by_staff_id: uuid.UUID | None = None,
     one_click_unsubscribe: bool = False,
+    postage: str | None = None,
 ) -> Prepared:
     """Check everything and build the row; raises an ApiError on the first problem.
 
@@ -107,7 +108,7 @@ def prepare_notification(
         "body_enc": vault.seal(rendered.body),
         "sender": sender,
         "fragments": rendered.fragments,
-        "postage": template.postage,
+        "postage": postage or template.postage,
         "status": NotificationStatus.CREATED.value,
         "failure_reason": None,
         "provider": None,

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_FILE = ".gateway-secret"
 # Settings whose values never appear in an error message (those end up in terminals and logs).
-_SECRET_FIELDS = frozenset({"secret_key", "twilio_auth_token", "smtp_password"})
+_SECRET_FIELDS = frozenset({"secret_key", "twilio_auth_token", "smtp_password", "letters_sftp_password"})
 _SECRET_HINT = "make one: openssl rand -base64 48"
 # Settings that need another one set with them: later field -> earlier field.
 _PAIRED = {"twilio_auth_token": "twilio_account_sid", "smtp_password": "smtp_username"}
@@ -63,6 +63,17 @@ class Settings(BaseSettings):
     inbound_smtp_max_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Email the assigned officer when a new message joins their conversation (never the message itself).
     inbound_staff_alerts: bool = False
+
+    # letters (gateway.letters): where print batches are written, and the daily cutoff on each service's clock
+    letters_dir: Path = Path("letters")
+    letters_cutoff: str = Field(default="17:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    # a mail house that takes batches by SFTP (unset host: batches stay in GATEWAY_LETTERS_DIR)
+    letters_sftp_host: str | None = None
+    letters_sftp_port: int = Field(default=22, ge=1, le=65535)
+    letters_sftp_username: str | None = None
+    letters_sftp_password: str | None = None
+    letters_sftp_known_hosts: Path | None = None  # the mail house's host key (OpenSSH known_hosts file)
+    letters_sftp_path: str = "."
 
     default_region: str = Field(default="US", min_length=2, max_length=2)
     templates_dir: Path = Path(__file__).resolve().parent.parent / "templates"

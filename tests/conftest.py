@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -33,6 +35,8 @@ def test_settings(database_url: str, **overrides: object) -> Settings:
     as soon as they are committed (no batching wait), so a test that drains the queue after a 201 finds them."""
     values: dict[str, object] = {"database_url": database_url, "secret_key": SECRET, "log_level": "warning"}
     values["delivery_batch_wait_seconds"] = 0
+    # print batches a sweep cuts go to a scratch folder, never into the working directory
+    values["letters_dir"] = Path(tempfile.gettempdir()) / f"gateway-test-letters-{os.getpid()}"
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

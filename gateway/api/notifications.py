@@ -1,4 +1,4 @@
-"""`/v2/notifications`: send SMS and email, get one, list with filters and `older_than` paging."""
+"""`/v2/notifications`: send SMS and email (letters: `gateway.api.letters`), get one, list with filters and paging."""
 
 from __future__ import annotations
 
@@ -71,6 +71,31 @@ async def _send(
     reference: str | None,
     unsubscribe_url: str | None,
 ) -> web.Response:
+    return await send_notification(
+        request,
+        channel,
+        template_id,
+        personalisation,
+        reference,
+        raw_recipient=raw_recipient,
+        unsubscribe_url=unsubscribe_url,
+    )
+
+
+async def send_notification(
+    request: web.Request,
+    channel: Channel,
+    template_id: uuid.UUID,
+    personalisation: dict[str, Any] | None,
+    reference: str | None,
+    *,
+    raw_recipient: str | None = None,
+    recipient: str | None = None,
+    postage: str | None = None,
+    unsubscribe_url: str | None = None,
+) -> web.Response:
+    """The one API send path: rate limit, idempotency, render, commit, 201. A recipient comes raw (SMS,
+    email: normalised here) or already checked (a letter's address, `gateway.api.letters`)."""
     app = request.app
     settings, vault = app[keys.SETTINGS], app[keys.VAULT]
     who = caller(request)
@@ -83,7 +108,8 @@ async def _send(
         service_id=who.service_id,
         daily_limit=who.service.daily_limit,
     ) as admitted:
-        recipient = normalise_recipient(channel, raw_recipient, settings.default_region)
+        if recipient is None:
+            recipient = normalise_recipient(channel, raw_recipient or "", settings.default_region)
         if who.key_type is KeyType.TEAM:
             await _require_team_member(request, who, channel, recipient)
         idempotency_key = checked_key(request.headers.get(IDEMPOTENCY_HEADER))
@@ -117,7 +143,8 @@ async def _send(
             reference=reference,
             idempotency_key=idempotency_key,
             request_hash=this_hash or None,
-            sender=who.service.sms_sender if channel is Channel.SMS else who.service.email_from,
+            sender=_sender(who, channel),
+            postage=postage,
         )
         try:
             await app[keys.INTAKE].submit(prepared.row)
@@ -130,6 +157,10 @@ async def _send(
             await admitted.give_back()
             return _replay(request, channel, existing)
     return json_response(_created_body(request, channel, prepared), status=201)
+
+
+def _sender(who: Caller, channel: Channel) -> str | None:
+    return {Channel.SMS: who.service.sms_sender, Channel.EMAIL: who.service.email_from}.get(channel)
 
 
 def _replay(request: web.Request, channel: Channel, existing: Notification) -> web.Response:
@@ -151,8 +182,10 @@ def _created_body(request: web.Request, channel: Channel, item: Prepared | Notif
     content: dict[str, Any] = {"body": body}
     if channel is Channel.SMS:
         content["from_number"] = sender
-    else:
+    elif channel is Channel.EMAIL:
         content.update(subject=subject, from_email=sender, one_click_unsubscribe_url=None)
+    else:
+        content["subject"] = subject
     return {
         "id": str(nid),
         "reference": reference,

@@ -13,7 +13,7 @@ from aiohttp import web
 from gateway import __version__, keys
 from gateway.api.directory import CASE_SCHEMA, PERSON_SCHEMA
 from gateway.api.errors import json_response
-from gateway.api.schemas import EmailRequest, PreviewRequest, SmsRequest
+from gateway.api.schemas import EmailRequest, LetterRequest, PrecompiledLetterRequest, PreviewRequest, SmsRequest
 
 _ERROR = {
     "type": "object",
@@ -96,6 +96,9 @@ def build_document(base_url: str) -> dict[str, Any]:
                 "PreviewRequest": PreviewRequest.model_json_schema(),
                 "PersonRequest": PERSON_SCHEMA,
                 "CaseRequest": CASE_SCHEMA,
+                "LetterRequest": {
+                    "oneOf": [LetterRequest.model_json_schema(), PrecompiledLetterRequest.model_json_schema()]
+                },
             },
         },
         "security": [{"notifyJwt": []}],
@@ -105,6 +108,20 @@ def build_document(base_url: str) -> dict[str, Any]:
             },
             "/v2/notifications/email": {
                 "post": _op("Send an email", "201", "EmailRequest", [_IDEMPOTENCY], errors=_SEND_ERRORS)
+            },
+            "/v2/notifications/letter": {
+                "post": _op(
+                    "Send a letter (a template and an address, or a precompiled PDF)",
+                    "201",
+                    "LetterRequest",
+                    [_IDEMPOTENCY],
+                    errors=_SEND_ERRORS,
+                )
+            },
+            "/v2/notifications/{notification_id}/pdf": {
+                "get": _op(
+                    "Get a letter's PDF (PDFNotReadyError until it is made)", params=[nid], errors=(400, 401, 403, 404)
+                )
             },
             "/v2/notifications/{notification_id}": {
                 "get": _op("Get a notification", params=[nid], errors=(400, 401, 403, 404))

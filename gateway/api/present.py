@@ -8,6 +8,8 @@ from typing import Any
 from gateway.crypto import Vault
 from gateway.db import Notification
 from gateway.domain import Channel
+from gateway.letters.address import PostalAddress
+from gateway.letters.statuses import letter_status
 from gateway.template_store import TemplateRow
 
 
@@ -27,22 +29,22 @@ def template_ref(base_url: str, template_id: object, version: int) -> dict[str, 
 def notification(base_url: str, vault: Vault, n: Notification) -> dict[str, Any]:
     recipient = vault.open(n.recipient_enc)
     channel = Channel(n.channel)
+    lines: list[str | None] = [None] * 7
+    postcode = None
+    if channel is Channel.LETTER and recipient:  # a precompiled letter refused has no address
+        address = PostalAddress.from_text(recipient)
+        lines[: len(address.lines)] = address.lines
+        postcode = address.zip_code
     return {
         "id": str(n.id),
         "reference": n.reference,
         "email_address": recipient if channel is Channel.EMAIL else None,
         "phone_number": recipient if channel is Channel.SMS else None,
-        "line_1": None,
-        "line_2": None,
-        "line_3": None,
-        "line_4": None,
-        "line_5": None,
-        "line_6": None,
-        "line_7": None,
-        "postcode": None,
+        **{f"line_{i}": line for i, line in enumerate(lines, start=1)},
+        "postcode": postcode,
         "postage": n.postage,
         "type": n.channel,
-        "status": n.status,
+        "status": letter_status(n.status) if channel is Channel.LETTER else n.status,
         "template": template_ref(base_url, n.template_id, n.template_version),
         "body": vault.open(n.body_enc),
         "subject": vault.open_optional(n.subject_enc),

@@ -59,6 +59,19 @@ class EmailRequest(_Strict):
     one_click_unsubscribe_url: str | None = Field(default=None, max_length=2048)
 
 
+class LetterRequest(_Strict):
+    template_id: uuid.UUID = Field(strict=False)
+    personalisation: Personalisation
+    reference: str | None = Field(default=None, max_length=1000)
+    postage: str | None = None  # an extension: Notify's templated letters take the template's
+
+
+class PrecompiledLetterRequest(_Strict):
+    reference: str = Field(min_length=1, max_length=1000)
+    content: str = Field(min_length=1)  # the PDF, base64
+    postage: str | None = None
+
+
 class PreviewRequest(_Strict):
     personalisation: Personalisation | None = None
 

@@ -3,7 +3,7 @@
 | channel | provider                                   | otherwise |
 | sms     | Twilio, when GATEWAY_TWILIO_ACCOUNT_SID set | sandbox   |
 | email   | SMTP, when GATEWAY_SMTP_HOST set            | sandbox   |
-| letter  | sandbox (the print-batch channel is its own issue)    |
+| letter  | `gateway.letters.channel.LetterSender`, set by `open_job_context` (it needs the database) |
 
 Test API keys use `sandbox_senders()` whatever the settings, so they never reach a provider.
 Build once at start-up (web `cleanup_ctx`, arq `on_startup`) and `close_senders()` at shutdown.

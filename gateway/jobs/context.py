@@ -35,6 +35,7 @@ from gateway.db.engine import engine_from_settings, session_factory
 from gateway.domain import Channel
 from gateway.jobs.breaker import Breaker, LocalBreaker, RedisBreaker
 from gateway.jobs.queue import ArqQueue, JobQueue, LocalQueue, build_queue, queue_name
+from gateway.letters.channel import LetterSender
 from gateway.live import LiveHub, make_live_hub
 from gateway.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.settings import Settings
@@ -84,6 +85,11 @@ async def open_job_context(
         live=make_live_hub(settings),
         send_slots=asyncio.Semaphore(settings.delivery_concurrency),
     )
+    # Letters never leave the gateway here (the print batch takes them on), so every key type uses this one.
+    letters = LetterSender(engine, ctx["sessions"], ctx["vault"])
+    ctx["sandbox"][Channel.LETTER] = letters
+    if with_senders:
+        ctx["senders"][Channel.LETTER] = letters
     # A worker enqueues on arq's own pool; the web app opens one (or runs jobs in process).
     queue = ArqQueue(redis, queue_name(settings)) if redis is not None else await build_queue(settings, ctx)
     ctx["queue"] = queue

@@ -30,7 +30,7 @@ from gateway.db import Notification
 from gateway.db.base import padded, utcnow
 from gateway.db.write_lock import write_lock
 from gateway.domain import NotificationStatus, RecordKind
-from gateway.errors import ChannelError
+from gateway.errors import ChannelError, ContentRefused
 from gateway.jobs.breaker import BreakerState, Recorded
 from gateway.jobs.receipts import after_status_changes
 from gateway.record import append_entry
@@ -135,6 +135,8 @@ def final_failure(error: ChannelError) -> NotificationStatus:
     """The final status for an error that will not be retried (again)."""
     if isinstance(error, ProviderConfigError):
         return S.TECHNICAL_FAILURE
+    if isinstance(error, ContentRefused):
+        return S.VALIDATION_FAILED
     if not error.retryable:
         return S.PERMANENT_FAILURE
     return S.TECHNICAL_FAILURE if error.code in NO_ANSWER_CODES else S.TEMPORARY_FAILURE

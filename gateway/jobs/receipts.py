@@ -80,7 +80,7 @@ async def after_status_changes(
     actor: str = "gateway:receipts",
 ) -> None:
     """`after_status_change` for each (notification, new status); one query finds the callback URLs."""
-    finals = {n.service_id for n, status in changes if status.is_final}
+    finals = {n.service_id for n, status in changes if status.is_reported}
     callback_urls: dict[uuid.UUID, str | None] = {}
     if finals:
         async with ctx["sessions"]() as session:
@@ -112,7 +112,7 @@ async def after_status_changes(
             )
         except Exception:
             log.exception("receipt.live_failed", notification_id=str(n.id))
-        if status.is_final and callback_urls.get(n.service_id):
+        if status.is_reported and callback_urls.get(n.service_id):
             await ctx["queue"].enqueue(SEND_DELIVERY_RECEIPT, str(n.id), job_id=f"receipt:{n.id}:{status.value}")
 
 

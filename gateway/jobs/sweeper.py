@@ -19,6 +19,7 @@ a timer of the in-process queue in embedded mode. Each run:
 5. `created` rows that have waited for their provider longer than GATEWAY_SENDING_TIMEOUT_SECONDS:
    `temporary-failure` ("the provider was unavailable"), as a message without a receipt does.
 6. Inbound messages left `received` past the same grace: `gateway.inbound.jobs.sweep_inbound`.
+7. Letters: each service's print batch once its daily cutoff has passed (`gateway.letters.schedule`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from gateway.jobs.breaker import BreakerState
 from gateway.jobs.delivery import enqueue_deliveries, resume_sender
 from gateway.jobs.held import expire_waiting, held_senders, schedule_probe
 from gateway.jobs.receipts import after_status_changes
+from gateway.letters.schedule import batch_due_letters
 from gateway.transitions import transition_many
 
 if TYPE_CHECKING:
@@ -125,9 +127,10 @@ async def sweep(ctx: JobContext) -> str:
         else:
             await resume_sender(ctx, key)
     inbound = await sweep_inbound(dict(ctx))  # inbound messages left `received` (gateway.inbound.jobs)
+    letters = await batch_due_letters(ctx, now)  # the daily print batch at each service's cutoff
     summary = (
         f"requeued={len(requeue)} released={len(released)} abandoned={len(abandoned)} timed_out={len(timed_out)}"
-        f" expired={len(expired)} paused_senders={len(paused)} inbound={inbound}"
+        f" expired={len(expired)} paused_senders={len(paused)} inbound={inbound} letter_batches={len(letters)}"
     )
     if requeue or abandoned or timed_out or expired:
         log.info(

@@ -7,7 +7,7 @@ then the body::
     id: 6f1c1a8e-...      (a UUID4, fixed forever once written)
     name: Appointment reminder
     subject: ...          (email and letter only)
-    postage: second       (letter only: first, second, europe or rest-of-world)
+    postage: first        (letter only: first, marketing or certified; Notify's second, economy too)
     ---
     Body text with {{ placeholders }}.
 
@@ -27,10 +27,11 @@ from pathlib import Path
 import jinja2
 
 from gateway.domain import Channel
+from gateway.letters.postage import ACCEPTED_NAMES
 from gateway.templating.render import make_environment
 
-POSTAGE = ("first", "second", "europe", "rest-of-world")
-DEFAULT_POSTAGE = "second"
+POSTAGE = ACCEPTED_NAMES  # gateway.letters.postage: ours, and Notify's names for them
+DEFAULT_POSTAGE = "second"  # Notify's default when a template does not say (USPS Marketing Mail here)
 
 _FIELDS = frozenset({"id", "name", "subject", "postage"})
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")

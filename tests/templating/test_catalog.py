@@ -164,7 +164,7 @@ def test_content_hash_covers_subject_and_postage(tmp_path: Path) -> None:
         (
             "letter/en/x.txt",
             f"---\nid: {SMS_ID}\nname: N\nsubject: S\npostage: express\n---\nB\n",
-            "line 5: postage must be one of first, second, europe, rest-of-world",
+            "line 5: postage must be one of first, marketing, certified, second, economy, europe, rest-of-world",
         ),
         ("sms/en/x.txt", f"---\nid: {SMS_ID}\nname: N\n---\n\n   \n", "the template has no body"),
         ("sms/en/Bad Name.txt", sms_file(), "file name 'Bad Name' must be lower case"),
