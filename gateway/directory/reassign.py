@@ -10,6 +10,9 @@ The rule, in one place:
   caseload moves whole or not at all. The entry names who it went from and to, and the reason
   given (staff wrote it, like a note; it must not hold contact details).
 * A case already with the new handler is left alone (no entry): a repeated request writes nothing.
+* A case in which a victim takes part goes only to staff allowed victim data
+  (`gateway.victim_access`), because the victim's conversation moves with it: otherwise the whole
+  call is refused and nothing moves.
 
 Two writers racing for a case's next record seq: the loser's transaction rolls back and runs again.
 """
@@ -23,12 +26,16 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.db import Case, CaseParticipant, Conversation, StaffUser
-from gateway.domain import RecordKind
+from gateway.db import Case, CaseParticipant, Conversation, Service, StaffUser
+from gateway.domain import ParticipantRole, RecordKind
 from gateway.record import append_in_session
+from gateway.victim_access import can_see_victim_data
 
 MAX_ATTEMPTS = 10
 MAX_REASON_CHARS = 500
+VICTIM_CASE = (
+    "A victim takes part in case {ref}, so it can be given only to a victim advocate, supervisor or admin."
+)
 
 
 class ReassignError(ValueError):
@@ -74,11 +81,9 @@ async def reassign_cases(
     for attempt in range(MAX_ATTEMPTS):
         async with sessions() as db:
             try:
-                moved = [
-                    await _move(db, case, to, actor, reason, names)
-                    for case in await _cases(db, service_id, case_ids)
-                    if case.assigned_staff_id != to.id
-                ]
+                cases = [c for c in await _cases(db, service_id, case_ids) if c.assigned_staff_id != to.id]
+                await _check_victim_rule(db, service_id, cases, to)
+                moved = [await _move(db, case, to, actor, reason, names) for case in cases]
                 await db.commit()
                 return moved
             except IntegrityError:
@@ -93,6 +98,20 @@ async def _cases(db: AsyncSession, service_id: uuid.UUID, case_ids: list[uuid.UU
         return []
     query = select(Case).where(Case.service_id == service_id, Case.id.in_(case_ids)).order_by(Case.external_ref)
     return list((await db.scalars(query)).all())
+
+
+async def _check_victim_rule(db: AsyncSession, service_id: uuid.UUID, cases: list[Case], to: StaffUser) -> None:
+    service = await db.get(Service, service_id)
+    if not cases or service is None or can_see_victim_data(to, service):
+        return
+    with_victims = await db.scalar(
+        select(Case.external_ref)
+        .join(CaseParticipant, CaseParticipant.case_id == Case.id)
+        .where(Case.id.in_([c.id for c in cases]), CaseParticipant.role == ParticipantRole.VICTIM.value)
+        .limit(1)
+    )
+    if with_victims is not None:
+        raise ReassignError(VICTIM_CASE.format(ref=with_victims))
 
 
 async def _move(

@@ -220,6 +220,35 @@ async def test_reassign_a_whole_caseload_when_an_officer_leaves(
     assert len(await audit_rows(sessions, service.id, action="case.reassign")) == 3
 
 
+async def test_a_caseload_with_a_victim_goes_only_to_staff_allowed_victim_data(
+    client: Client,
+    service: ServiceUnderTest,
+    staff_factory: StaffFactory,
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+) -> None:
+    await set_service_kind(sessions, service.id, "victim_services")
+    boss = await staff_factory(service.id, roles=("supervisor",), name="Sue Supervisor")
+    leaving = await staff_factory(service.id, roles=("victim_advocate",), name="Ava Advocate")
+    officer = await staff_factory(service.id, name="Olive Officer")
+    advocate = await staff_factory(service.id, roles=("victim_advocate",), name="Val Advocate")
+    plain = await make_case(sessions, vault, service.id, name="Client One", assigned=leaving.id)
+    victim = await make_case(sessions, vault, service.id, name="Vic Tim", role="victim", assigned=leaving.id)
+    await sign_in(client, boss)
+    token = await csrf_from(client, f"/caseload/reassign?officer={leaving.id}")
+    form = {"officer": str(leaving.id), "reason": "Ava is leaving", "csrf_token": token, "confirm": "yes"}
+
+    refused = await client.post("/caseload/reassign", data={**form, "staff_id": str(officer.id)})
+    assert refused.status == 400 and "A victim takes part in case" in await refused.text()
+    assert await _record(sessions, plain.case_id) == [] and await _record(sessions, victim.case_id) == []
+    assert await audit_rows(sessions, service.id, action="case.reassign") == []  # all or nothing
+
+    done = await client.post("/caseload/reassign", data={**form, "staff_id": str(advocate.id)})
+    assert done.status == 200
+    for case in (plain, victim):
+        assert [e.data["to_staff_id"] for e in await _record(sessions, case.case_id)] == [str(advocate.id)]
+
+
 # --- person page ------------------------------------------------------------------------------
 
 
