@@ -33,9 +33,7 @@ from gateway.victim_access import can_see_victim_data
 
 MAX_ATTEMPTS = 10
 MAX_REASON_CHARS = 500
-VICTIM_CASE = (
-    "A victim takes part in case {ref}, so it can be given only to a victim advocate, supervisor or admin."
-)
+VICTIM_CASE = "A victim takes part in case {ref}, so it can be given only to a victim advocate, supervisor or admin."
 
 
 class ReassignError(ValueError):
