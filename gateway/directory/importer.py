@@ -31,7 +31,14 @@ from gateway.directory import columns as cols
 from gateway.directory.case_fields import CaseInput, load_names, validate_case
 from gateway.directory.cases import CASES, CasePlan, check_reference, load_cases, plan_case, write_cases
 from gateway.directory.fields import FieldErrors
-from gateway.directory.people import PersonPlan, load_people, person_entries, plan_person, write_people
+from gateway.directory.people import (
+    PersonPlan,
+    load_people,
+    merged_errors,
+    person_entries,
+    plan_person,
+    write_people,
+)
 from gateway.directory.person_fields import PersonInput, check_external_id, validate_person
 from gateway.directory.sheets import SheetError, read_sheet
 from gateway.directory.visibility import hidden_people
@@ -178,6 +185,7 @@ async def _people(
         state = stored.get(external_id)
         if state is not None and state.id in hidden:
             errors["external_id"] = f"{external_id!r} cannot be written through this service"
+        errors.update(merged_errors(state))
         seen.setdefault(external_id, number)
         try:
             person = validate_person(fields, options.region)

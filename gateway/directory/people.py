@@ -54,6 +54,7 @@ class PersonState:
     external_id: str | None
     values: dict[str, Any]  # the SCALARS
     retired_at: datetime | None
+    merged_into: uuid.UUID | None = None  # merged into another person by staff (gateway.directory.merge)
     points: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)  # active (kind, index) -> id
 
 
@@ -76,7 +77,11 @@ async def load_people(
 ) -> dict[str, PersonState]:
     """Stored people of the service with an external id (all of them, or those named), by external id."""
     people = select(
-        PEOPLE.c.id, PEOPLE.c.external_id, PEOPLE.c.retired_at, *(PEOPLE.c[name] for name in SCALARS)
+        PEOPLE.c.id,
+        PEOPLE.c.external_id,
+        PEOPLE.c.retired_at,
+        PEOPLE.c.merged_into_id,
+        *(PEOPLE.c[name] for name in SCALARS),
     ).where(PEOPLE.c.service_id == service_id, PEOPLE.c.external_id.is_not(None))
     points = select(POINTS.c.id, POINTS.c.person_id, POINTS.c.kind, POINTS.c.value_index).where(
         POINTS.c.service_id == service_id, POINTS.c.retired_at.is_(None)
@@ -88,12 +93,22 @@ async def load_people(
     by_id: dict[uuid.UUID, PersonState] = {}
     # Streamed in partitions: a 100,000-person service is never held as one buffered result.
     async for row in await session.stream(people.execution_options(yield_per=STREAM_ROWS)):
-        state = PersonState(row.id, row.external_id, {name: getattr(row, name) for name in SCALARS}, row.retired_at)
+        values = {name: getattr(row, name) for name in SCALARS}
+        state = PersonState(row.id, row.external_id, values, row.retired_at, row.merged_into_id)
         states[row.external_id] = by_id[row.id] = state
     async for point_id, person_id, kind, index in await session.stream(points.execution_options(yield_per=STREAM_ROWS)):
         if person_id in by_id:
             by_id[person_id].points[(kind, index)] = point_id
     return states
+
+
+MERGED = "was merged into another person by staff (a duplicate): write to the person it was merged into instead"
+
+
+def merged_errors(state: PersonState | None) -> dict[str, str]:
+    """A merged duplicate is never written again by a sync: that would bring it back beside its survivor,
+    with the same number, and replies from it would match nobody."""
+    return {"external_id": MERGED} if state is not None and state.merged_into is not None else {}
 
 
 def plan_person(
@@ -261,6 +276,8 @@ async def upsert_person(
     state = (await load_people(session, service_id, [external_id])).get(external_id)
     if state is not None and await is_hidden_victim(session, service_id, state.id):
         raise NotVisible(external_id)
+    if merged := merged_errors(state):
+        raise FieldErrors(merged)
     plan = plan_person(vault, service_id, external_id, state, new)
     if plan.changed:
         await write_people(session, [plan])

@@ -15,6 +15,7 @@ from gateway.directory.contacts import (
     retire_contact_point,
 )
 from gateway.directory.fields import FieldErrors
+from gateway.directory.merge import merge_people
 from gateway.directory.people import retire_person, upsert_person
 from gateway.domain import ContactKind, RecordKind
 from gateway.recipients import InvalidRecipient
@@ -202,3 +203,25 @@ async def test_upsert_case_names_unknown_people_and_staff(sessions, vault, servi
         "client": "no person with external id 'nobody' in this service",
         "assigned_to": f"no active member of staff with email {gone.email!r} in this service",
     }
+
+
+async def test_a_merged_duplicate_is_never_written_again_by_a_sync(sessions, vault, service) -> None:  # type: ignore[no-untyped-def]
+    async with sessions() as db:
+        keep, _ = await upsert_person(db, vault, service.id, "P-KEEP", person_body(), "api:test")
+        body = person_body(
+            phone_numbers=["202-555-0177"], email_addresses=None, postal_address=None, preferred_channels=["sms"]
+        )
+        dup, _ = await upsert_person(db, vault, service.id, "P-DUP", body, "api:test")
+        await db.commit()
+    await merge_people(sessions, service.id, keep.id, dup.id, "staff:test")
+    # the nightly sync still lists the duplicate: it is refused by name, and nothing comes back
+    async with sessions() as db:
+        with pytest.raises(FieldErrors) as refused:
+            await upsert_person(db, vault, service.id, "P-DUP", body, "api:test")
+        await db.rollback()
+    assert "merged into another person" in refused.value.errors["external_id"]
+    async with sessions() as db:
+        stored = await db.get(Person, dup.id)
+        assert stored is not None and stored.retired_at is not None and stored.merged_into_id == keep.id
+        found = await find_people_by_contact(db, vault, service.id, ContactKind.PHONE, "+12025550177")
+        assert [p.id for p in found] == [keep.id]
