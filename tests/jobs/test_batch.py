@@ -204,12 +204,13 @@ async def test_a_held_slot_is_used_but_a_lapsed_one_is_asked_for_again(
 async def test_a_claim_that_gets_no_send_slot_in_time_is_given_back_unsent(
     settings_for: Callable[..., Settings], sender_service: ServiceUnderTest, fake_twilio: tuple[FakeTwilio, str]
 ) -> None:
-    # one send slot, and a window of 0.2 s (half the job timeout) while each send takes 0.4 s
-    settings = settings_for(delivery_concurrency=1, job_timeout_seconds=0.4)
+    # one send slot, and a window of 0.5 s (half the job timeout) while each send takes 1 s; a job
+    # timeout of 1 s leaves the second send's own job room to finish on a loaded machine
+    settings = settings_for(delivery_concurrency=1, job_timeout_seconds=1.0)
     ctx = await open_job_context(settings)
     h = Harness(settings, ctx)
     try:
-        fake_twilio[0].delay = 0.4
+        fake_twilio[0].delay = 1.0
         first, second = [await add_notification(h, sender_service.id, Channel.SMS, to) for to in numbers(2)]
 
         assert await deliver_batch(ctx, str(first), str(second)) == "given back=1 sending=1"

@@ -235,6 +235,7 @@ def test_shipped_templates_cover_both_languages() -> None:
         (Channel.EMAIL, "free_text"),
         (Channel.EMAIL, "staff_new_message_alert"),
         (Channel.LETTER, "victim_offender_released"),
+        (Channel.LETTER, "precompiled"),
     }
     for channel, slug in slugs:
         assert {t.language for t in catalog if (t.channel, t.slug) == (channel, slug)} == {"en", "es"}
