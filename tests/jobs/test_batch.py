@@ -206,7 +206,7 @@ async def test_a_claim_that_gets_no_send_slot_in_time_is_given_back_unsent(
 ) -> None:
     # one send slot, and a window of 0.5 s (half the job timeout) while each send takes 1 s; a job
     # timeout of 1 s leaves the second send's own job room to finish on a loaded machine
-    settings = settings_for(delivery_concurrency=1, job_timeout_seconds=1.0)
+    settings = settings_for(delivery_concurrency=1, job_timeout_seconds=1.0, twilio_timeout=2.0)
     ctx = await open_job_context(settings)
     h = Harness(settings, ctx)
     try:
