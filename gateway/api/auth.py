@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 import jwt
@@ -33,11 +34,13 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway import keys
 from gateway.api.key_usage import KeyUsage
 from gateway.crypto import Vault
 from gateway.db import ApiKey, Service
 from gateway.domain import KeyType
 from gateway.errors import AuthFailed
+from gateway.ratelimit import Admitted, admit_send
 
 CLOCK_SKEW_SECONDS = 30
 CACHE_SECONDS = 5.0
@@ -78,6 +81,20 @@ class Caller:
     @property
     def service_id(self) -> uuid.UUID:
         return self.service.id
+
+
+def admit_api_send(request: web.Request) -> AbstractAsyncContextManager[Admitted]:
+    """The calling key's rate limit and its service's daily limit for one send (`gateway.ratelimit`)."""
+    app, who = request.app, caller(request)
+    return admit_send(
+        app[keys.RATE_LIMITER],
+        app[keys.SESSIONS],
+        key_id=who.key_id,
+        key_type=who.key_type,
+        per_minute=who.service.rate_limit_per_minute or app[keys.SETTINGS].api_rate_limit_per_minute,
+        service_id=who.service_id,
+        daily_limit=who.service.daily_limit,
+    )
 
 
 class Keyring:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway import keys
 from gateway.api import present
-from gateway.api.auth import Caller, caller
+from gateway.api.auth import Caller, admit_api_send, caller
 from gateway.api.errors import json_response
 from gateway.api.idempotency import IDEMPOTENCY_HEADER, check_same_request, checked_key, request_hash
 from gateway.api.paging import newest_first, parse_id
@@ -20,7 +20,6 @@ from gateway.db import Notification, StaffUser
 from gateway.domain import Channel, KeyType, NotificationStatus
 from gateway.errors import BadRequest, NotFound, ValidationFailed
 from gateway.outbound import Prepared, normalise_recipient, prepare_notification, recipient_index
-from gateway.ratelimit import admit_send
 
 FAILED_ALIASES = {
     NotificationStatus.PERMANENT_FAILURE,
@@ -99,15 +98,7 @@ async def send_notification(
     app = request.app
     settings, vault = app[keys.SETTINGS], app[keys.VAULT]
     who = caller(request)
-    async with admit_send(
-        app[keys.RATE_LIMITER],
-        app[keys.SESSIONS],
-        key_id=who.key_id,
-        key_type=who.key_type,
-        per_minute=who.service.rate_limit_per_minute or settings.api_rate_limit_per_minute,
-        service_id=who.service_id,
-        daily_limit=who.service.daily_limit,
-    ) as admitted:
+    async with admit_api_send(request) as admitted:
         if recipient is None:
             recipient = normalise_recipient(channel, raw_recipient or "", settings.default_region)
         if who.key_type is KeyType.TEAM:

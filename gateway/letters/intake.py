@@ -20,7 +20,7 @@ from aiohttp import web
 from sqlalchemy import insert
 
 from gateway import keys
-from gateway.api.auth import caller
+from gateway.api.auth import admit_api_send, caller
 from gateway.api.intake import insert_notifications
 from gateway.api.schemas import PrecompiledLetterRequest, parse_body
 from gateway.db import LetterDocument
@@ -31,7 +31,6 @@ from gateway.jobs.delivery import enqueue_deliveries
 from gateway.letters.postage import ACCEPTED_NAMES, DEFAULT_POSTAGE, parse_postage, postage_for
 from gateway.letters.precompiled import check_pdf
 from gateway.outbound import prepare_notification
-from gateway.ratelimit import admit_send
 
 PRECOMPILED_TEMPLATE = uuid.UUID("0f8b6a52-7c1e-4d5a-9e43-2b7a1c9d6e10")
 MAX_PDF_BYTES = 5 * 1024 * 1024
@@ -53,16 +52,7 @@ async def accept_precompiled(request: web.Request, raw: bytes) -> dict[str, Any]
     template = await app[keys.TEMPLATES].get(who.service_id, PRECOMPILED_TEMPLATE)
     if template is None:
         raise BadRequest("Precompiled letters need the agency template letter/en/precompiled.txt")
-    settings = app[keys.SETTINGS]
-    async with admit_send(
-        app[keys.RATE_LIMITER],
-        app[keys.SESSIONS],
-        key_id=who.key_id,
-        key_type=who.key_type,
-        per_minute=who.service.rate_limit_per_minute or settings.api_rate_limit_per_minute,
-        service_id=who.service_id,
-        daily_limit=who.service.daily_limit,
-    ):
+    async with admit_api_send(request):
         refused, pages, recipient, international = None, 0, "", False
         try:
             checked = await asyncio.to_thread(check_pdf, pdf)
