@@ -29,14 +29,14 @@ _ERROR = {
     },
 }
 _OBJECT = {"type": "object", "additionalProperties": True}
-_SEND_ERRORS = (400, 401, 403, 413, 429)
+_SEND_ERRORS = (400, 401, 403, 409, 413, 429)
 _IDEMPOTENCY = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
-    "description": "Printable ASCII. A repeated request with the same key (per service) returns the first "
-    "notification and sends nothing more.",
+    "description": "Printable ASCII. A repeated request with the same key (per service and key type) returns "
+    "the first notification and sends nothing more; the same key with a different request is a 409.",
 }
 
 
