@@ -16,12 +16,14 @@ import resource
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.api.intake import insert_notifications
 from gateway.crypto import Vault
+from gateway.db.base import utcnow
 from gateway.db.engine import make_engine, session_factory
 from gateway.db.migrate import upgrade_async
 from gateway.domain import Channel, KeyType
@@ -52,6 +54,8 @@ async def main(count: int, folder: Path) -> None:
         secret_key=SECRET,
         log_level="error",  # type: ignore[call-arg]
         letters_dir=folder / "batches",
+        # the sweeper would cut the same batch beside `run_batch` below: one runner, timed alone
+        sweep_interval_seconds=86_400,
     )
     configure_logging("error")
     await upgrade_async(url)
@@ -62,7 +66,7 @@ async def main(count: int, folder: Path) -> None:
         await session.commit()
     vault = Vault(SECRET)
     service = await make_service(sessions, vault)
-    template = await TemplateStore(sessions).get(service.id, __import__("uuid").UUID(LETTER))
+    template = await TemplateStore(sessions).get(service.id, uuid.UUID(LETTER))
     renderer = Renderer()
     started = time.perf_counter()
     rows = []
@@ -90,7 +94,7 @@ async def main(count: int, folder: Path) -> None:
     made = time.perf_counter()
     print(f"letter channel (content fixed, pages counted, sealed): {made - accepted_at:.1f} s "
           f"({(made - accepted_at) / count * 1000:.2f} ms a letter)")  # fmt: skip
-    reports = await run_batch(ctx, service.id, now=__import__("gateway.db.base", fromlist=["utcnow"]).utcnow())
+    reports = await run_batch(ctx, service.id, now=utcnow())
     done = time.perf_counter()
     [report] = reports
     size = Path(report.pdf_path).stat().st_size / 1e6  # noqa: ASYNC240
