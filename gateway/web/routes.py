@@ -16,6 +16,7 @@ from gateway.web import (
     account,
     add_client,
     admin_audit,
+    admin_import,
     admin_keys,
     admin_staff,
     case_export,
@@ -56,6 +57,7 @@ def setup_web(app: web.Application) -> None:
     app.cleanup_ctx.append(_web_resources)
     for module in (login_pages, home, account, templates_page, admin_staff, admin_keys, case_page, case_export):
         app.router.add_routes(module.routes)
+    app.router.add_routes(admin_import.routes)
     app.router.add_routes(admin_audit.routes)
     for directory in (caseload, add_client, person_page, merge_page):  # people and cases (/people/new first)
         app.router.add_routes(directory.routes)
