@@ -24,7 +24,7 @@ from gateway.jobs.breaker import Breaker, BreakerState, LocalBreaker, RedisBreak
 from gateway.jobs.delivery import enqueue_delivery_batches
 from tests.factories import ServiceUnderTest
 from tests.fakes.twilio_server import FakeTwilio
-from tests.jobs.conftest import SMS_FROM, Backend, Harness, add_notification
+from tests.jobs.conftest import SMS_FROM, Harness, add_notification
 
 S = NotificationStatus
 BODY = "Outage test {:04d}: your appointment is on Monday."
@@ -131,16 +131,15 @@ async def test_an_outage_longer_than_the_retry_budget_loses_nothing(
     print("outage:", figures)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("backend", ["local"], indirect=True)
 async def test_a_thousand_messages_ride_out_an_outage_embedded(
-    database_url: str,
-    backend: Backend,
     harness: Harness,
     sender_service: ServiceUnderTest,
     fake_twilio: tuple[FakeTwilio, str],
 ) -> None:
     """The issue's figure on SQLite with the in-process queue: 1,000 SMS, all delivered once, in order."""
-    if backend.name != "local" or not database_url.startswith("sqlite"):
-        pytest.skip("embedded mode is SQLite with the in-process queue (PostgreSQL + arq: test_outage_workers.py)")
+    # embedded mode only: SQLite with the in-process queue (PostgreSQL + arq: test_outage_workers.py)
     figures = await ride_out_an_outage(harness, sender_service, fake_twilio[0], 1000)
     print("outage, 1,000 embedded:", figures)
 
