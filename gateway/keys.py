@@ -15,7 +15,7 @@ from gateway.inbound.writer import InboundWriter
 from gateway.jobs.context import JobContext
 from gateway.jobs.queue import JobQueue
 from gateway.live import LiveHub
-from gateway.ratelimit import RateLimiter
+from gateway.sendtime.ratelimit import RateLimiter
 from gateway.settings import Settings
 from gateway.template_store import TemplateStore
 from gateway.templating import Renderer

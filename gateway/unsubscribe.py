@@ -7,7 +7,7 @@ The token names the notification and carries a keyed MAC (`gateway.signed_ids`, 
 `unsubscribe:`), so it cannot be made up or altered, and a reply token is no unsubscribe token.
 
 A mail client POSTs to the link (`gateway.web.unsubscribe_page`); the opt-out is written through the
-consent ledger (`gateway.consent`) for exactly the address the notification was sent to (its
+consent ledger (`gateway.sendtime.consent`) for exactly the address the notification was sent to (its
 recipient blind index), on email, for the whole service, as a STOP would be. A GET only shows a page
 with a button: mail scanners follow links, and must not unsubscribe anyone by doing so.
 """
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.consent import record_opt_out
 from gateway.crypto import Vault
 from gateway.db import Notification, Service
 from gateway.domain import Channel, RecordKind
 from gateway.record import append_in_session
+from gateway.sendtime.consent import record_opt_out
 from gateway.signed_ids import read_signed_id, sign_id
 
 PURPOSE = b"unsubscribe:"

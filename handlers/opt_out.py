@@ -5,7 +5,7 @@ keep answer choices clear of them). In short: a message that is exactly one word
 case, accents or punctuation; "can't stop by today" is not a keyword.
 
 * opt-out keywords (STOP, ALTO, ...) write an opt-out for the whole service on the channel the
-  message came in on (see `gateway.consent`), with the inbound message's id in the consent ledger;
+  message came in on (see `gateway.sendtime.consent`), with the inbound message's id in the consent ledger;
 * opt-in keywords (START, UNSTOP, COMENZAR, ...) clear it; YES and SI do so only when the sender is
   opted out, and are otherwise passed on as an ordinary reply (so "yes" can answer a question);
 * help keywords (HELP, INFO, AYUDA, ...) are answered with the service's contact text.
@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.consent import record_opt_in, record_opt_out
 from gateway.keywords import Keyword, keyword_of
-from gateway.policy import is_opted_out
+from gateway.sendtime.consent import record_opt_in, record_opt_out
+from gateway.sendtime.policy import is_opted_out
 from handlers.base import InboundContext, Outcome
 from handlers.identify import SENDER_MISMATCH
 from handlers.replies import queue_reply

@@ -40,7 +40,7 @@ from gateway.crypto import Vault
 from gateway.db import ApiKey, Service
 from gateway.domain import KeyType
 from gateway.errors import AuthFailed
-from gateway.ratelimit import Admitted, admit_send
+from gateway.sendtime.ratelimit import Admitted, admit_send
 
 CLOCK_SKEW_SECONDS = 30
 CACHE_SECONDS = 5.0
@@ -84,7 +84,7 @@ class Caller:
 
 
 def admit_api_send(request: web.Request) -> AbstractAsyncContextManager[Admitted]:
-    """The calling key's rate limit and its service's daily limit for one send (`gateway.ratelimit`)."""
+    """The calling key's rate limit and its service's daily limit for one send (`gateway.sendtime.ratelimit`)."""
     app, who = request.app, caller(request)
     return admit_send(
         app[keys.RATE_LIMITER],

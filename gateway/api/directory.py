@@ -4,7 +4,7 @@ Writes are upserts keyed by the agency's ids, so a nightly sync is safe to repea
 answers 201, a PUT that changes something 200 with `changed` naming the fields, and the same PUT
 again 200 with `changed: []` having written nothing (no record entry, no `updated_at`). Every bad
 field is one Notify `ValidationError` entry, and nothing is stored. `DELETE /v2/people/{id}`
-retires the person: history kept, sends refused (`gateway.policy`).
+retires the person: history kept, sends refused (`gateway.sendtime.policy`).
 
 Key types: live and team keys write (a team key limits whom a service *sends to*; the directory
 sends nothing). A test key is checked exactly as a live one and answered the same, but nothing is

@@ -8,7 +8,7 @@
   lines lower-cased and joined by newlines.
 * A point is never deleted. A changed or removed number is *retired* (`retired_at`, `retired_reason`):
   it still identifies its person when they reply from it, and history still shows it, but it is
-  never sent to again (`gateway.policy.unsendable`).
+  never sent to again (`gateway.sendtime.policy.unsendable`).
 """
 
 from __future__ import annotations

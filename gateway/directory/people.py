@@ -15,7 +15,7 @@ the bulk import:
 
 `upsert_person` does all four for one person inside the caller's transaction; the import
 (`gateway.directory.importer`) does them for a whole file. `retire_person` retires one person:
-history is kept, replies still resolve, sends are refused (`gateway.policy.unsendable`).
+history is kept, replies still resolve, sends are refused (`gateway.sendtime.policy.unsendable`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each (provider, sender) pair — `twilio:+15005550006`, `smtp:notify@agency.example` — has a breaker,
 shared by every worker through Redis when scaled (`RedisBreaker`, small Lua scripts in the manner of
-`gateway.ratelimit`, on Redis's clock) and in process memory when embedded (`LocalBreaker`):
+`gateway.sendtime.ratelimit`, on Redis's clock) and in process memory when embedded (`LocalBreaker`):
 
 | state    | what the delivery job does with the sender's messages                                     |
 | closed   | sends them                                                                                |

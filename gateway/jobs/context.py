@@ -37,7 +37,7 @@ from gateway.jobs.breaker import Breaker, LocalBreaker, RedisBreaker
 from gateway.jobs.queue import ArqQueue, JobQueue, LocalQueue, build_queue, queue_name
 from gateway.letters.channel import LetterSender
 from gateway.live import LiveHub, make_live_hub
-from gateway.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from gateway.sendtime.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.settings import Settings
 
 _OWNS_ENGINE = "_owns_engine"

@@ -4,7 +4,7 @@ All of it is one session and one transaction, whatever the number of notificatio
 
 1. ONE query reads the rows with their services' sender settings. A row that is missing or not in
    `created` is left alone (jobs are safe to run twice); a retry that is not due yet is deferred.
-2. Policy (`gateway.policy`): ONE query finds the opted-out recipients, who fail at once
+2. Policy (`gateway.sendtime.policy`): ONE query finds the opted-out recipients, who fail at once
    (`permanent-failure`, "recipient opted out"), and TWO find the retired ones (a retired person,
    or an address known only as retired: "recipient retired"); a row whose sealed text cannot be opened fails as
    `technical-failure`. Then, per sender, ONE call gives all of that sender's messages their send
@@ -34,7 +34,6 @@ import structlog
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway import policy
 from gateway.channels import OutboundMessage
 from gateway.crypto import Vault
 from gateway.db import Notification, Service
@@ -45,6 +44,7 @@ from gateway.jobs.breaker import BreakerState
 from gateway.jobs.held import breaker_key, hold
 from gateway.jobs.outcome import Verdict, announce_refusals, claim_many, refuse
 from gateway.reply_address import make_reply_address
+from gateway.sendtime import policy
 from gateway.settings import Settings
 from gateway.transitions import NOTIFICATIONS
 from gateway.unsubscribe import unsubscribe_url

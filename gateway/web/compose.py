@@ -6,7 +6,7 @@ status event), then `enqueue_deliveries` after the commit. It records who sent i
 (`created_by_staff_id`) and for whom (`person_id`, `case_id`), and adds a case record entry when
 the conversation has a case.
 
-An opted-out or retired recipient (`gateway.policy`) is refused here with the reason, before
+An opted-out or retired recipient (`gateway.sendtime.policy`) is refused here with the reason, before
 anything is stored (the delivery job checks again at send time). A send time (`send_at`, on the
 service's wall clock, stored as UTC) stores the message with `scheduled_for` and
 `next_attempt_at`, and its delivery job is deferred until then; the job itself also waits for
@@ -31,8 +31,8 @@ from gateway.errors import ApiError
 from gateway.jobs.delivery import enqueue_deliveries
 from gateway.localtime import NonexistentTime, from_local
 from gateway.outbound import prepare_notification
-from gateway.policy import Addressee, is_opted_out, unsendable_reason
 from gateway.record import append_entry
+from gateway.sendtime.policy import Addressee, is_opted_out, unsendable_reason
 from gateway.web.access import parse_id, signed_in
 from gateway.web.compose_form import FIELD_PREFIX, FREE_TEXT, chosen_template, composer_context
 from gateway.web.conversation import conversation_context, reply_target, visible_conversation

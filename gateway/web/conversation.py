@@ -26,7 +26,7 @@ from gateway import keys
 from gateway.crypto import Vault
 from gateway.db import ContactPoint, Conversation, InboundMessage, Notification, Person, Service
 from gateway.domain import Channel, ContactKind
-from gateway.policy import is_opted_out
+from gateway.sendtime.policy import is_opted_out
 from gateway.victim_access import victim_people
 from gateway.web.access import audit_view, can_see_victim_data, not_found, parse_id, signed_in
 from gateway.web.compose_form import composer_context

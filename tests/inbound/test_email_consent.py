@@ -16,14 +16,14 @@ from sqlalchemy import select
 
 from gateway import keys
 from gateway.api.intake import insert_notifications
-from gateway.consent import record_opt_out
 from gateway.db import AuditEntry, ConsentEvent, InboundMessage, OptOut
 from gateway.domain import Channel, KeyType, RecordKind
 from gateway.jobs.delivery import enqueue_deliveries
 from gateway.outbound import prepare_notification
-from gateway.policy import is_opted_out
 from gateway.recipients import email_index_form
 from gateway.reply_address import make_reply_address
+from gateway.sendtime.consent import record_opt_out
+from gateway.sendtime.policy import is_opted_out
 from gateway.template_store import TemplateStore
 from gateway.templating import Renderer
 from handlers.identify import SENDER_MISMATCH

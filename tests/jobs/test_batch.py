@@ -21,8 +21,8 @@ from gateway.db.base import padded
 from gateway.domain import Channel, KeyType, NotificationStatus
 from gateway.jobs.context import close_job_context, open_job_context
 from gateway.jobs.delivery import DeliveryBatcher, deliver_batch, deliver_notification
-from gateway.ratelimit import LocalRateLimiter, RateLimiter
 from gateway.record import verify_chain
+from gateway.sendtime.ratelimit import LocalRateLimiter, RateLimiter
 from gateway.settings import Settings
 from tests.factories import ServiceUnderTest
 from tests.fakes.twilio_server import FakeTwilio, Fault

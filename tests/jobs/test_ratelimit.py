@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.domain import Channel, NotificationStatus
-from gateway.ratelimit import Daily, LocalRateLimiter, RateLimiter, RedisRateLimiter
+from gateway.sendtime.ratelimit import Daily, LocalRateLimiter, RateLimiter, RedisRateLimiter
 from tests.factories import ServiceUnderTest
 from tests.fakes.twilio_server import FakeTwilio
 from tests.jobs.conftest import Backend, Harness, add_notification, set_service

@@ -1,5 +1,5 @@
 """The delivery job never sends to a retired person or to a retired (changed) number; the rule is
-`gateway.policy.unsendable`, applied with the opt-outs in the batch's policy step."""
+`gateway.sendtime.policy.unsendable`, applied with the opt-outs in the batch's policy step."""
 
 from __future__ import annotations
 

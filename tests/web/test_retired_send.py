@@ -1,5 +1,5 @@
 """A staff member cannot send to a retired person (DELETE /v2/people/{id}): the composer says why
-and stores nothing; the same rule (`gateway.policy.unsendable`) the delivery job applies."""
+and stores nothing; the same rule (`gateway.sendtime.policy.unsendable`) the delivery job applies."""
 
 from __future__ import annotations
 

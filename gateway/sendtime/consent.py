@@ -1,7 +1,7 @@
 """The consent ledger: who has opted out of what, and the history of how they got there.
 
 `OptOut` holds the current state per (service, channel, address blind index, sender) and is what
-the delivery path enforces (`gateway.policy.is_opted_out`); sender `""` means every sender of the
+the delivery path enforces (`gateway.sendtime.policy.is_opted_out`); sender `""` means every sender of the
 service. `ConsentEvent` is the append-only history beside it. Both are written in the caller's
 transaction, so an opt-out and the inbound message that asked for it commit together or not at all.
 

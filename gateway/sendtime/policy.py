@@ -11,7 +11,7 @@
   `RETIRED_REASON`. Staff sends check `unsendable_reason` first and say why, storing nothing; the
   API, like Notify with an opted-out number, accepts by number and the delivery job refuses it.
 * **Per-sender rate**: Twilio allows each sending number so many messages a second, so every
-  worker draws from one token bucket per (channel, sender) (`gateway.ratelimit`, in Redis when
+  worker draws from one token bucket per (channel, sender) (`gateway.sendtime.ratelimit`, in Redis when
   scaled). SMS uses the service's `sms_per_second`; email uses GATEWAY_EMAIL_PER_SECOND. A bucket
   holds at most one second's worth, so bursts stay within the provider's limit. A batch asks for
   slots for all its messages from one sender in one call; those whose slot is later wait for it
@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.db import ContactPoint, OptOut, Person
 from gateway.db.base import padded
 from gateway.domain import Channel
-from gateway.ratelimit import RateLimiter
+from gateway.sendtime.ratelimit import RateLimiter
 from gateway.settings import Settings
 
 OPTED_OUT_REASON = "recipient opted out"
