@@ -15,6 +15,7 @@ from gateway.db import ApiKey, AuditEntry, Service
 from gateway.domain import KeyType, ServiceKind
 from gateway.localtime import UnknownZone, zone
 from gateway.recipients import InvalidRecipient, normalise_email, normalise_phone
+from gateway.sendtime.quiet_hours import BadWindow, parse_window
 
 _KEY_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$")
@@ -124,6 +125,12 @@ async def update_service(
                 service.timezone = str(zone(value))
             except UnknownZone as exc:
                 raise AdminError(f"timezone: {exc}") from None
+        elif name == "quiet_hours":
+            try:
+                parse_window(value)
+            except BadWindow as exc:
+                raise AdminError(f"quiet hours: {exc}") from None
+            service.quiet_hours = value.strip().lower()
         elif name in ("callback_url", "inbound_callback_url"):
             setattr(service, name, _https_url(name.replace("_", " "), value))
         elif name in ("callback_token", "inbound_callback_token"):

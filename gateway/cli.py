@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     update.add_argument("--sms-per-second", type=int, help="per-sender SMS rate (Twilio's messages per second)")
     update.add_argument("--daily-limit", type=int, help="messages a day before the API answers 429")
     update.add_argument("--timezone", help="IANA time zone for staff pages and scheduled sends, e.g. America/Chicago")
+    update.add_argument(
+        "--quiet-hours",
+        help="local hours the gateway may text on its own: HH:MM-HH:MM, federal (08:00-21:00) or strict (09:00-20:00)",
+    )
     update.add_argument("--callback-url", help="delivery receipts are POSTed here (https)")
     update.add_argument("--callback-token", help="bearer token sent with delivery receipts")
     update.add_argument("--inbound-callback-url", help="received texts are POSTed here (https)")

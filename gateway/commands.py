@@ -125,6 +125,7 @@ async def service_update(settings: Settings, args: argparse.Namespace) -> int:
             "sms_per_second",
             "daily_limit",
             "timezone",
+            "quiet_hours",
             "callback_url",
             "callback_token",
             "inbound_callback_url",

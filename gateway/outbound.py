@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from gateway.crypto import Vault
@@ -79,11 +80,17 @@ def prepare_notification(
     created_by_staff_id: uuid.UUID | None = None,
     one_click_unsubscribe: bool = False,
     postage: str | None = None,
+    automatic: bool = False,
+    send_before: datetime | None = None,
+    quiet_override: str | None = None,
 ) -> Prepared:
     """Check everything and build the row; raises an ApiError on the first problem.
 
     `one_click_unsubscribe`: email the gateway sends on its own (reminders, broadcasts) says so, and
     goes out with `List-Unsubscribe` and a signed one-click link (`gateway.unsubscribe`).
+    `automatic`: the gateway sends it on its own (reminders, broadcasts, victim notices, auto-replies),
+    so quiet hours hold it; `send_before`: not sent at or after this time; `quiet_override`: the recorded
+    reason an urgent victim-safety notice may go at any hour (`gateway.sendtime.quiet_hours`).
     """
     if template is None:
         raise BadRequest("Template not found")
@@ -125,5 +132,8 @@ def prepare_notification(
         "sent_at": None,
         "completed_at": None,
         "one_click_unsubscribe": one_click_unsubscribe and channel is Channel.EMAIL,
+        "automatic": automatic,
+        "send_before": send_before,
+        "quiet_override": quiet_override,
     }
     return Prepared(row, recipient, rendered, template)

@@ -83,8 +83,10 @@ async def queue_notification(
     sender: str | None = None,
     person_id: uuid.UUID | None = None,
     case_id: uuid.UUID | None = None,
+    automatic: bool = False,
 ) -> uuid.UUID | None:
-    """Write a notification in the chain's transaction and deliver it after the commit.
+    """Write a notification in the chain's transaction and deliver it after the commit. `automatic`: a
+    message the gateway sends on its own (an auto-reply), which quiet hours hold.
 
     Returns its id, or None when it cannot be built (no such template, text too long): that is
     a decision to record, not a reason to fail the inbound message.
@@ -103,6 +105,7 @@ async def queue_notification(
             sender=sender,
             person_id=person_id,
             case_id=case_id,
+            automatic=automatic,
         )
     except ApiError as exc:
         log.warning("handler_send_refused", inbound_id=str(message.inbound.id), template=slug, error=exc.error)
@@ -120,8 +123,10 @@ async def queue_notification(
     return notification_id
 
 
-async def queue_reply(message: InboundContext, text: str) -> uuid.UUID | None:
-    """Answer the sender on the channel they wrote on, from the number or address they wrote to."""
+async def queue_reply(message: InboundContext, text: str, *, automatic: bool = False) -> uuid.UUID | None:
+    """Answer the sender on the channel they wrote on, from the number or address they wrote to.
+    A keyword's answer (STOP, HELP) goes at once, whatever the hour: the sender just asked for it and
+    carriers require it; an auto-reply (`automatic`) keeps quiet hours."""
     inbound = message.inbound
     language = message.person.language if message.person is not None else "en"
     personalisation: dict[str, Any] = {"message": text}
@@ -140,6 +145,7 @@ async def queue_reply(message: InboundContext, text: str) -> uuid.UUID | None:
         sender=sender,
         person_id=message.person.id if message.person is not None else None,
         case_id=message.case.id if message.case is not None else None,
+        automatic=automatic,
     )
 
 
@@ -174,7 +180,7 @@ async def reply_once_a_day(message: InboundContext, kind: str, text: str) -> tup
     )
     if taken is not None:
         return None, True
-    notification_id = await queue_reply(message, text)
+    notification_id = await queue_reply(message, text, automatic=True)
     message.session.add(
         AutoReply(
             service_id=message.service.id,

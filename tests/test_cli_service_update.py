@@ -64,6 +64,14 @@ def test_update_sets_senders_and_seals_the_callback_token(home: Path) -> None:  
     assert any(a.action == "service.update" and "s3cret" not in str(a.detail) for a in audit)
 
 
+def test_update_sets_quiet_hours(home: Path) -> None:  # noqa: F811
+    sid = service_create(home, f"Quiet office {uuid.uuid4().hex[:6]}")
+    assert gateway(home, "service", "update", sid, "--quiet-hours", "Strict").returncode == 0
+    assert _read(home, sid)[0].quiet_hours == "strict"
+    assert gateway(home, "service", "update", sid, "--quiet-hours", "07:30-20:00").returncode == 0
+    assert _read(home, sid)[0].quiet_hours == "07:30-20:00"
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
@@ -74,6 +82,8 @@ def test_update_sets_senders_and_seals_the_callback_token(home: Path) -> None:  
         ("--daily-limit", "0", "at least 1"),
         ("--reply-domain", "no spaces allowed.example", "domain"),
         ("--timezone", "Mars/Olympus", "timezone: 'Mars/Olympus' is not a time zone name"),
+        ("--quiet-hours", "21:00-08:00", "quiet hours: '21:00-08:00': the window must open before it closes"),
+        ("--quiet-hours", "always", "quiet hours: 'always' is not a sending window"),
     ],
 )
 def test_update_refuses_bad_values_with_a_clear_line(home: Path, option: str, value: str, message: str) -> None:  # noqa: F811

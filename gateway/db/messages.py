@@ -67,6 +67,12 @@ class Notification(Base):
     # next_attempt_at is NULL, released once it is set), and since when it has waited for a provider
     held_for: Mapped[str | None] = mapped_column(String(300))
     waiting_since: Mapped[datetime | None] = mapped_column()
+    # quiet hours (gateway.sendtime.quiet_hours, migration 0018): sent by the gateway on its own (held
+    # to the recipient's sending window); not worth sending at or after `send_before`; and, for an
+    # urgent victim-safety notice, the recorded reason it may go at any hour
+    automatic: Mapped[bool] = mapped_column(default=False, server_default=false())
+    send_before: Mapped[datetime | None] = mapped_column()
+    quiet_override: Mapped[str | None] = mapped_column(Text)
 
     # Each status change writes an entry in every index the row is in, so the sweeper's indexes hold
     # only the rows still in flight, and the look-up indexes only rows with a value (migration 0005).

@@ -40,6 +40,9 @@ class Service(Base):
     sms_per_second: Mapped[int] = mapped_column(Integer, default=10)
     # the agency's wall clock for staff pages and scheduled sends (gateway.localtime); stored times are UTC
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    # the local hours the gateway may text on its own (gateway.sendtime.quiet_hours): HH:MM-HH:MM or a
+    # preset name; NULL is the default window (migration 0018)
+    quiet_hours: Mapped[str | None] = mapped_column(String(32))
 
 
 class ApiKey(Base):

@@ -116,7 +116,14 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID], *, probe_for: str |
     refusals: list[tuple[Notification, NotificationStatus, str]] = []
     async with write_lock(ctx["engine"]), ctx["sessions"]() as session:
         rows = await session.execute(
-            select(Notification, Service.sms_per_second, Service.messaging_service_sid, Service.email_reply_domain)
+            select(
+                Notification,
+                Service.sms_per_second,
+                Service.messaging_service_sid,
+                Service.email_reply_domain,
+                Service.timezone,
+                Service.quiet_hours,
+            )
             .join(Service, Service.id == Notification.service_id)
             .where(Notification.id.in_(padded(ids)))
         )
@@ -128,7 +135,7 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID], *, probe_for: str |
                 log.warning("delivery.missing", notification_id=str(nid))
                 done.verdicts.append(Verdict(nid, "missing"))
                 continue
-            n, sms_per_second, messaging_service_sid, reply_domain = found[nid]
+            n, sms_per_second, messaging_service_sid, reply_domain, _, _ = found[nid]
             if n.status != S.CREATED:
                 done.verdicts.append(Verdict(nid, f"skipped: {n.status}"))
             elif n.next_attempt_at is not None and n.next_attempt_at > now:
@@ -158,6 +165,7 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID], *, probe_for: str |
                 refusals.append((c.notification, S.PERMANENT_FAILURE, policy.RETIRED_REASON))
             else:
                 allowed.append(c)
+        allowed = await _quiet_hours(session, allowed, {nid: row[4:] for nid, row in found.items()}, done, refusals)
         allowed = await _admit(ctx, session, allowed, done, probe_for)
         sendable = await _take_slots(ctx, session, allowed, done.verdicts)
         refused = await refuse(session, refusals)
@@ -172,6 +180,52 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID], *, probe_for: str |
     done.verdicts += [Verdict(n.id, str(status)) for n, status, _ in refusals]
     await announce_refusals(ctx, refused)
     return done
+
+
+async def _quiet_hours(
+    session: AsyncSession,
+    candidates: list[_Candidate],
+    services: dict[uuid.UUID, tuple[str, str | None]],
+    done: Prepared,
+    refusals: list[tuple[Notification, NotificationStatus, str]],
+) -> list[_Candidate]:
+    """The candidates quiet hours let go now (`gateway.sendtime.policy.quiet_holds`). The others are
+    deferred to their window's opening (`next_attempt_at`, in the caller's transaction) or, when that
+    would be too late for them, refused as `cancelled`."""
+    checks = [
+        policy.QuietCheck(
+            n.id,
+            n.person_id,
+            c.message.to,
+            *services[n.id],
+            send_before=n.send_before,
+            quiet=n.automatic and n.quiet_override is None and c.message.channel in policy.QUIET_CHANNELS,
+        )
+        for c in candidates
+        if (n := c.notification).send_before is not None
+        or (n.automatic and n.quiet_override is None and c.message.channel in policy.QUIET_CHANNELS)
+    ]
+    if not checks:
+        return candidates
+    now = utcnow()
+    holds = await policy.quiet_holds(session, checks, now)
+    deferred = []
+    by_id = {c.notification.id: c.notification for c in candidates}
+    for nid, opening in holds.items():
+        if isinstance(opening, str):
+            refusals.append((by_id[nid], S.CANCELLED, opening))
+        else:
+            deferred.append({"b_id": nid, "b_at": opening})
+            done.verdicts.append(Verdict(nid, "quiet hours", defer=(opening - now).total_seconds()))
+    if deferred:
+        table = NOTIFICATIONS
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.status == S.CREATED.value)
+            .values(next_attempt_at=bindparam("b_at")),
+            deferred,
+        )
+    return [c for c in candidates if c.notification.id not in holds]
 
 
 def _addressee(n: Notification) -> policy.Addressee:

@@ -18,7 +18,15 @@
   (`rate_slot_at`, the single-notification job due then) and take no second token, never failed.
   Sandbox sends (test keys) and letters are not limited.
 
-Quiet hours and channel fallback belong here too when they are built.
+* **Quiet hours** (`gateway.sendtime.quiet_hours`): a text the gateway sends on its own
+  (`automatic`) outside the service's sending window on the recipient's clock waits for the window's
+  opening (`quiet_holds`: deferred, keeping `created`); one that could then only arrive at or after its
+  `send_before` (a reminder due after its appointment) is not sent: `cancelled`, `QUIET_TOO_LATE`,
+  which its case record shows. Any message past its `send_before` (after an outage, say) is
+  `cancelled` with `TOO_LATE_REASON`: a reminder for an appointment that has begun helps nobody.
+  `quiet_override` (an urgent victim-safety notice) lets it go at once.
+
+Channel fallback belongs here too when it is built.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, select
@@ -34,11 +43,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.db import ContactPoint, OptOut, Person
 from gateway.db.base import padded
 from gateway.domain import Channel
+from gateway.sendtime.quiet_hours import QUIET_TOO_LATE, BadWindow, next_opening, parse_window, recipient_zone
 from gateway.sendtime.ratelimit import RateLimiter
 from gateway.settings import Settings
 
 OPTED_OUT_REASON = "recipient opted out"
 RETIRED_REASON = "recipient retired"
+TOO_LATE_REASON = "not sent: the time it was for has passed"
 CONTACT_KIND = {Channel.SMS: "phone", Channel.EMAIL: "email", Channel.LETTER: "address"}
 
 
@@ -163,3 +174,50 @@ async def sender_slots(
     if per_second is None:
         return [0.0] * count
     return await limiter.schedule(f"sender:{channel.value}:{sender}", per_second, max(1.0, per_second), count)
+
+
+QUIET_CHANNELS = frozenset({Channel.SMS})  # what wakes a person; email and letters wait quietly
+
+
+@dataclass(frozen=True)
+class QuietCheck:
+    """One message's facts for quiet hours: who (person, number), the service's zone and window, whether
+    the window applies (`quiet`: an automatic text with no override), and the time after which it is not
+    worth sending (None: any time)."""
+
+    notification_id: uuid.UUID
+    person_id: uuid.UUID | None
+    number: str
+    service_zone: str
+    window: str | None
+    send_before: datetime | None
+    quiet: bool = True
+
+
+async def quiet_holds(
+    session: AsyncSession, checks: Iterable[QuietCheck], now: datetime
+) -> dict[uuid.UUID, datetime | str]:
+    """The checks that may not go now: each one's window opening (defer to it), or the reason it is not to
+    be sent at all: it is already past its `send_before` (`TOO_LATE_REASON`), or its window opens only at
+    or after it (`QUIET_TOO_LATE`). One query for the people's zones."""
+    wanted = list(checks)
+    people = {c.person_id for c in wanted if c.person_id is not None}
+    zones: dict[uuid.UUID, str | None] = {}
+    if people:
+        rows = await session.execute(select(Person.id, Person.timezone).where(Person.id.in_(padded(people))))
+        zones = {pid: tz for pid, tz in rows}
+    holds: dict[uuid.UUID, datetime | str] = {}
+    for c in wanted:
+        try:
+            window = parse_window(c.window)
+        except BadWindow:  # refused when set; a stored bad value falls back to the default, never to "any hour"
+            window = parse_window(None)
+        zone = recipient_zone(zones.get(c.person_id) if c.person_id else None, c.number, c.service_zone)
+        opening = next_opening(now, zone, window) if c.quiet else now
+        if c.send_before is not None and now >= c.send_before:
+            holds[c.notification_id] = TOO_LATE_REASON
+        elif c.send_before is not None and opening >= c.send_before:
+            holds[c.notification_id] = QUIET_TOO_LATE
+        elif opening > now:
+            holds[c.notification_id] = opening
+    return holds
