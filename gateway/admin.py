@@ -124,9 +124,9 @@ async def update_service(
                 service.timezone = str(zone(value))
             except UnknownZone as exc:
                 raise AdminError(f"timezone: {exc}") from None
-        elif name in ("callback_url", "inbound_callback_url"):
+        elif name in ("callback_url", "inbound_callback_url", "returned_letter_callback_url"):
             setattr(service, name, _https_url(name.replace("_", " "), value))
-        elif name in ("callback_token", "inbound_callback_token"):
+        elif name in ("callback_token", "inbound_callback_token", "returned_letter_callback_token"):
             if len(value) < 10:
                 raise AdminError(f"{name.replace('_', ' ')} must be at least 10 characters")
             setattr(service, f"{name}_enc", vault.seal(value))

@@ -129,6 +129,8 @@ async def service_update(settings: Settings, args: argparse.Namespace) -> int:
             "callback_token",
             "inbound_callback_url",
             "inbound_callback_token",
+            "returned_letter_callback_url",
+            "returned_letter_callback_token",
         )
         if getattr(args, name) is not None
     }
@@ -399,6 +401,13 @@ async def letters_returned(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.letters.cli import letters_returned
 
     return await letters_returned(settings, args)
+
+
+async def letters_tracking(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway letters tracking FILE [--service ID]` (see gateway.letters.cli)."""
+    from gateway.letters.cli import letters_tracking
+
+    return await letters_tracking(settings, args)
 
 
 async def inbound_replay(settings: Settings, args: argparse.Namespace) -> int:

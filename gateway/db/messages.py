@@ -67,6 +67,8 @@ class Notification(Base):
     # next_attempt_at is NULL, released once it is set), and since when it has waited for a provider
     held_for: Mapped[str | None] = mapped_column(String(300))
     waiting_since: Mapped[datetime | None] = mapped_column()
+    # a Certified Mail letter's tracking number, as the mail house reports it (gateway.letters.tracking; 0015)
+    tracking_number: Mapped[str | None] = mapped_column(String(64))
 
     # Each status change writes an entry in every index the row is in, so the sweeper's indexes hold
     # only the rows still in flight, and the look-up indexes only rows with a value (migration 0005).

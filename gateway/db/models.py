@@ -34,6 +34,9 @@ class Service(Base):
     callback_token_enc: Mapped[str | None] = mapped_column(Text)
     inbound_callback_url: Mapped[str | None] = mapped_column(String(1024))
     inbound_callback_token_enc: Mapped[str | None] = mapped_column(Text)
+    # Notify's separate returned-letter callback (gateway.letters.callback; migration 0015)
+    returned_letter_callback_url: Mapped[str | None] = mapped_column(String(1024))
+    returned_letter_callback_token_enc: Mapped[str | None] = mapped_column(Text)
     # limits
     daily_limit: Mapped[int] = mapped_column(Integer, default=250_000)
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
