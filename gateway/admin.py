@@ -130,6 +130,15 @@ async def update_service(
             if len(value) < 10:
                 raise AdminError(f"{name.replace('_', ' ')} must be at least 10 characters")
             setattr(service, f"{name}_enc", vault.seal(value))
+        elif name == "letter_contact_block":  # the return address and letterhead lines ("\n" between lines)
+            lines = [line.strip() for line in value.replace("\\n", "\n").splitlines() if line.strip()]
+            service.letter_contact_block = "\n".join(lines) or None
+        elif name == "letter_logo":  # the file's bytes (gateway.letters.logo)
+            from gateway.letters.logo import check_logo, store_logo
+
+            if (problem := check_logo(value)) is not None:
+                raise AdminError(f"letter logo: {problem}")
+            await store_logo(session, service, value)
         else:
             raise AdminError(f"unknown setting {name}")
     session.add(

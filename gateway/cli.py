@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     update.add_argument("--inbound-callback-token", help="bearer token sent with received texts")
     update.add_argument("--returned-letter-callback-url", help="returned letters are POSTed here (https)")
     update.add_argument("--returned-letter-callback-token", help="bearer token sent with returned letters")
+    update.add_argument("--letter-contact-block", help=r"return address and letterhead lines, '\n' between lines")
+    update.add_argument("--letter-logo", metavar="PATH", help="letterhead logo: a PNG or JPEG file (at most 512 KB)")
 
     key = sub.add_parser("key", help="manage API keys").add_subparsers(dest="action", required=True)
     key_create = key.add_parser("create", help="create an API key and print it (shown once)")

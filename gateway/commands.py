@@ -10,6 +10,7 @@ import socket
 import sys
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import select
@@ -131,9 +132,15 @@ async def service_update(settings: Settings, args: argparse.Namespace) -> int:
             "inbound_callback_token",
             "returned_letter_callback_url",
             "returned_letter_callback_token",
+            "letter_contact_block",
         )
         if getattr(args, name) is not None
     }
+    if args.letter_logo is not None:
+        try:
+            changes["letter_logo"] = await asyncio.to_thread(Path(args.letter_logo).read_bytes)
+        except OSError as exc:
+            raise CommandError(f"cannot read {args.letter_logo}: {exc.strerror}") from None
     if not changes:
         raise CommandError("nothing to change: give at least one option (see --help)")
     engine = engine_from_settings(settings)

@@ -28,6 +28,7 @@ class Service(Base):
     email_from: Mapped[str | None] = mapped_column(String(255))
     email_reply_domain: Mapped[str | None] = mapped_column(String(255))
     letter_contact_block: Mapped[str | None] = mapped_column(Text)
+    letter_logo_sha256: Mapped[str | None] = mapped_column(String(64))  # letter_logos row (migration 0015)
     contact_text: Mapped[str | None] = mapped_column(Text)
     # delivery receipts and inbound SMS callbacks (Notify format); tokens sealed
     callback_url: Mapped[str | None] = mapped_column(String(1024))
