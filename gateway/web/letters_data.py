@@ -107,6 +107,15 @@ async def waiting_letters(db: AsyncSession, vault: Vault, staff: StaffContext) -
     return await _letters(db, vault, where, newest_first=False)
 
 
+async def waiting_letter(
+    db: AsyncSession, vault: Vault, staff: StaffContext, notification_id: uuid.UUID
+) -> LetterRow | None:
+    """One letter still waiting for a batch (it may be cancelled), or None."""
+    where = [*_visible(staff), Notification.status.in_(WAITING), LetterDocument.batch_id.is_(None)]
+    found = await _letters(db, vault, [*where, Notification.id == notification_id])
+    return found[0] if found else None
+
+
 async def printed_letters(db: AsyncSession, vault: Vault, staff: StaffContext) -> list[LetterRow]:
     """The latest printed letters (received or returned), with their tracking numbers."""
     return await _letters(db, vault, [*_visible(staff), Notification.status.in_(PRINTED)])

@@ -31,7 +31,15 @@ from gateway.letters.returned import read_report, record_returned
 from gateway.web import audit
 from gateway.web.access import not_found, parse_id, require_role, signed_in
 from gateway.web.context import StaffContext
-from gateway.web.letters_data import POSTAGE_LABELS, batch_of, batches, letter_of, printed_letters, waiting_letters
+from gateway.web.letters_data import (
+    POSTAGE_LABELS,
+    batch_of,
+    batches,
+    letter_of,
+    printed_letters,
+    waiting_letter,
+    waiting_letters,
+)
 from gateway.web.render import render_page, see_other
 
 log = structlog.get_logger()
@@ -124,7 +132,7 @@ async def cancel_confirm(request: web.Request) -> web.StreamResponse:
     vault = request.app[keys.VAULT]
     nid = parse_id(request.match_info["notification_id"])
     async with request.app[keys.SESSIONS]() as db:
-        letter = next((row for row in await waiting_letters(db, vault, staff) if row.id == nid), None)
+        letter = await waiting_letter(db, vault, staff, nid)
     if letter is None:
         raise see_other("/letters?letters_done=too_late")
     return render_page(request, "letter_cancel.html", title="Cancel a letter", letter=letter)

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Page, expect
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway import keys
@@ -29,6 +29,7 @@ from tests.api.test_auth import bearer
 from tests.conftest import test_settings as settings_for
 from tests.factories import make_service
 from tests.letters.helpers import LETTER_PATH, letter
+from tests.web.cases import make_case
 from tests.web.conftest import CHEAP_ARGON2, StaffFactory, screenshot_path
 from tests.web.test_browser import Watch, sign_in, url
 from tests.web.test_directory_browser import accessible, fits_a_phone
@@ -126,3 +127,27 @@ async def test_mailroom_batch_cancel_and_returned_mail(
             ).all()
         )
     assert found == {printed: "returned-letter", waiting: "cancelled"}
+
+    # the letter on its case page and in the person's conversation, with its PDF
+    case = await make_case(sqlite_sessions, vault, service.id, assigned=supervisor.id, conversation=True)
+    async with sqlite_sessions() as db:
+        await db.execute(
+            update(Notification)
+            .where(Notification.id == printed)
+            .values(case_id=case.case_id, person_id=case.person_id)
+        )
+        await db.commit()
+    await page.goto(url(live_server, f"/cases/{case.ref}"))
+    letters = page.get_by_test_id("case-letters-caption")
+    await expect(letters).to_contain_text("returned-letter")
+    await expect(letters.get_by_role("link", name="PDF of the letter to Alex Example")).to_be_visible()
+    await accessible(page, "case page with a letter")
+    await fits_a_phone(page, "case_page_letter")
+    await page.goto(url(live_server, "/inbox?tab=all"))
+    await page.get_by_role("link", name="Jordan Rivera").click()
+    await page.wait_for_url("**/conversations/*")
+    letter_item = page.locator(f'#thread li[data-notification-id="{printed}"]')
+    await expect(letter_item).to_contain_text("Letter,")
+    await expect(letter_item.get_by_test_id("letter-pdf")).to_have_attribute("href", f"/letters/{printed}/pdf")
+    await accessible(page, "conversation with a letter")
+    await fits_a_phone(page, "conversation_letter")
