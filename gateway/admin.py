@@ -131,12 +131,21 @@ async def update_service(
             except BadWindow as exc:
                 raise AdminError(f"quiet hours: {exc}") from None
             service.quiet_hours = value.strip().lower()
-        elif name in ("callback_url", "inbound_callback_url"):
+        elif name in ("callback_url", "inbound_callback_url", "returned_letter_callback_url"):
             setattr(service, name, _https_url(name.replace("_", " "), value))
-        elif name in ("callback_token", "inbound_callback_token"):
+        elif name in ("callback_token", "inbound_callback_token", "returned_letter_callback_token"):
             if len(value) < 10:
                 raise AdminError(f"{name.replace('_', ' ')} must be at least 10 characters")
             setattr(service, f"{name}_enc", vault.seal(value))
+        elif name == "letter_contact_block":  # the return address and letterhead lines ("\n" between lines)
+            lines = [line.strip() for line in value.replace("\\n", "\n").splitlines() if line.strip()]
+            service.letter_contact_block = "\n".join(lines) or None
+        elif name == "letter_logo":  # the file's bytes (gateway.letters.logo)
+            from gateway.letters.logo import check_logo, store_logo
+
+            if (problem := check_logo(value)) is not None:
+                raise AdminError(f"letter logo: {problem}")
+            await store_logo(session, service, value)
         else:
             raise AdminError(f"unknown setting {name}")
     session.add(

@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     update.add_argument("--callback-token", help="bearer token sent with delivery receipts")
     update.add_argument("--inbound-callback-url", help="received texts are POSTed here (https)")
     update.add_argument("--inbound-callback-token", help="bearer token sent with received texts")
+    update.add_argument("--returned-letter-callback-url", help="returned letters are POSTed here (https)")
+    update.add_argument("--returned-letter-callback-token", help="bearer token sent with returned letters")
+    update.add_argument("--letter-contact-block", help=r"return address and letterhead lines, '\n' between lines")
+    update.add_argument("--letter-logo", metavar="PATH", help="letterhead logo: a PNG or JPEG file (at most 512 KB)")
 
     key = sub.add_parser("key", help="manage API keys").add_subparsers(dest="action", required=True)
     key_create = key.add_parser("create", help="create an API key and print it (shown once)")
@@ -140,6 +144,9 @@ def _parser() -> argparse.ArgumentParser:
     returned = letters.add_parser("returned", help="record returned mail from the mail house's report")
     returned.add_argument("file", metavar="FILE", help="one notification id or reference per line (CSV: first cell)")
     returned.add_argument("--service", metavar="SERVICE_ID", help="needed when the report gives references")
+    tracking = letters.add_parser("tracking", help="record Certified Mail tracking numbers from the mail house")
+    tracking.add_argument("file", metavar="FILE", help="CSV lines: notification id or reference, tracking number")
+    tracking.add_argument("--service", metavar="SERVICE_ID", help="needed when the report gives references")
     return parser
 
 

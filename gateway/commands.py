@@ -10,6 +10,7 @@ import socket
 import sys
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import select
@@ -130,9 +131,17 @@ async def service_update(settings: Settings, args: argparse.Namespace) -> int:
             "callback_token",
             "inbound_callback_url",
             "inbound_callback_token",
+            "returned_letter_callback_url",
+            "returned_letter_callback_token",
+            "letter_contact_block",
         )
         if getattr(args, name) is not None
     }
+    if args.letter_logo is not None:
+        try:
+            changes["letter_logo"] = await asyncio.to_thread(Path(args.letter_logo).read_bytes)
+        except OSError as exc:
+            raise CommandError(f"cannot read {args.letter_logo}: {exc.strerror}") from None
     if not changes:
         raise CommandError("nothing to change: give at least one option (see --help)")
     engine = engine_from_settings(settings)
@@ -400,6 +409,13 @@ async def letters_returned(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.letters.cli import letters_returned
 
     return await letters_returned(settings, args)
+
+
+async def letters_tracking(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway letters tracking FILE [--service ID]` (see gateway.letters.cli)."""
+    from gateway.letters.cli import letters_tracking
+
+    return await letters_tracking(settings, args)
 
 
 async def inbound_replay(settings: Settings, args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from gateway.errors import ApiError, AuthFailed, BadRequest, NotFound, Validatio
 from gateway.letters.address import from_personalisation
 from gateway.letters.content import open_content
 from gateway.letters.intake import accept_precompiled
+from gateway.letters.logo import load_logos
 from gateway.letters.pdf import render_pdf
 from gateway.letters.postage import ACCEPTED_NAMES, DEFAULT_POSTAGE, Postage, parse_postage, postage_for
 
@@ -108,5 +109,7 @@ async def letter_pdf(app: web.Application, document: LetterDocument) -> bytes:
     if document.kind == "precompiled":
         return base64.b64decode(vault.open(document.content_enc))
     content = open_content(vault, document.content_enc)
-    pdf, _ = await asyncio.to_thread(render_pdf, content, content.subject)
+    async with app[keys.SESSIONS]() as session:
+        logos = await load_logos(session, [content.logo])
+    pdf, _ = await asyncio.to_thread(render_pdf, content, content.subject, logos)
     return pdf

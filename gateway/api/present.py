@@ -57,6 +57,7 @@ def notification(base_url: str, vault: Vault, n: Notification) -> dict[str, Any]
         "is_cost_data_ready": channel is Channel.SMS,
         "cost_in_pounds": None,
         "cost_details": {"billable_sms_fragments": n.fragments} if channel is Channel.SMS else {},
+        **({"tracking_number": n.tracking_number} if channel is Channel.LETTER else {}),  # extension: Certified Mail
     }
 
 

@@ -3,7 +3,7 @@
 from gateway.db.base import Base
 from gateway.db.cases import Case, CaseParticipant, ContactPoint, OptOut, Person, RecordEntry
 from gateway.db.conversations import AutoReply, ConsentEvent, Conversation, OpenQuestion
-from gateway.db.letters import LetterBatch, LetterDocument
+from gateway.db.letters import LetterBatch, LetterDocument, LetterLogo
 from gateway.db.messages import InboundMessage, Notification, NotificationEvent
 from gateway.db.models import ApiKey, AuditEntry, Service, StaffUser, Template, TemplateVersion
 from gateway.db.staff_sessions import StaffSession
@@ -21,6 +21,7 @@ __all__ = [
     "InboundMessage",
     "LetterBatch",
     "LetterDocument",
+    "LetterLogo",
     "Notification",
     "NotificationEvent",
     "OpenQuestion",

@@ -5,7 +5,9 @@ no need of. `LetterDocument` is made when the letter channel accepts a letter: f
 letter the sealed `LetterContent` it prints (so its PDF is the same today, in the batch and on
 a staff page, whatever later happens to the template or the letterhead), for a precompiled letter
 the sealed PDF itself. `batch_id` is set when a print batch is cut: from then on the letter belongs to
-that batch and can no longer be cancelled.
+that batch and can no longer be cancelled. `LetterLogo` holds the services' letterhead logos by the
+SHA-256 of their bytes: a letter's content names the logo it was accepted with, and a service that
+changes its logo later adds a row, so older letters still print the logo they were accepted with.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.base import Base, new_id, utcnow
@@ -57,3 +59,14 @@ class LetterDocument(Base):
         Index("ix_letter_documents_batch", "batch_id"),
         Index("ix_letter_documents_service_created", "service_id", "created_at"),
     )
+
+
+class LetterLogo(Base):
+    """A letterhead logo (PNG or JPEG), kept by the SHA-256 of its bytes and never changed."""
+
+    __tablename__ = "letter_logos"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id"))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -73,6 +73,8 @@ class Notification(Base):
     automatic: Mapped[bool] = mapped_column(default=False, server_default=false())
     send_before: Mapped[datetime | None] = mapped_column()
     quiet_override: Mapped[str | None] = mapped_column(Text)
+    # a Certified Mail letter's tracking number, as the mail house reports it (gateway.letters.tracking; 0015)
+    tracking_number: Mapped[str | None] = mapped_column(String(64))
 
     # Each status change writes an entry in every index the row is in, so the sweeper's indexes hold
     # only the rows still in flight, and the look-up indexes only rows with a value (migration 0005).

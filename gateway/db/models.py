@@ -28,12 +28,16 @@ class Service(Base):
     email_from: Mapped[str | None] = mapped_column(String(255))
     email_reply_domain: Mapped[str | None] = mapped_column(String(255))
     letter_contact_block: Mapped[str | None] = mapped_column(Text)
+    letter_logo_sha256: Mapped[str | None] = mapped_column(String(64))  # letter_logos row (migration 0015)
     contact_text: Mapped[str | None] = mapped_column(Text)
     # delivery receipts and inbound SMS callbacks (Notify format); tokens sealed
     callback_url: Mapped[str | None] = mapped_column(String(1024))
     callback_token_enc: Mapped[str | None] = mapped_column(Text)
     inbound_callback_url: Mapped[str | None] = mapped_column(String(1024))
     inbound_callback_token_enc: Mapped[str | None] = mapped_column(Text)
+    # Notify's separate returned-letter callback (gateway.letters.callback; migration 0015)
+    returned_letter_callback_url: Mapped[str | None] = mapped_column(String(1024))
+    returned_letter_callback_token_enc: Mapped[str | None] = mapped_column(Text)
     # limits
     daily_limit: Mapped[int] = mapped_column(Integer, default=250_000)
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)

@@ -30,6 +30,8 @@ from gateway.jobs.receipts import (
     send_delivery_receipt,
 )
 from gateway.jobs.sweeper import sweep
+from gateway.letters.callback import MAX_TRIES as RETURNED_LETTER_MAX_TRIES
+from gateway.letters.callback import SEND_RETURNED_LETTER, send_returned_letter_callback
 
 JobFunction = Callable[..., Awaitable[Any]]
 
@@ -53,6 +55,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec(SEND_DELIVERY_RECEIPT, send_delivery_receipt, max_tries=RECEIPT_MAX_TRIES),
     JobSpec(APPLY_SMS_STATUS, apply_sms_status, max_tries=UNMATCHED_MAX_TRIES),
     JobSpec("send_inbound_callback", send_inbound_callback, max_tries=MAX_CALLBACK_TRIES),
+    JobSpec(SEND_RETURNED_LETTER, send_returned_letter_callback, max_tries=RETURNED_LETTER_MAX_TRIES),
 )
 
 

@@ -35,6 +35,7 @@ from gateway.domain import Channel, KeyType, NotificationStatus
 from gateway.jobs.receipts import after_status_changes
 from gateway.letters.address import PostalAddress
 from gateway.letters.content import open_content
+from gateway.letters.logo import load_logos
 from gateway.letters.printfile import PrintItem, write_batch
 from gateway.localtime import to_local
 from gateway.transitions import transition_many
@@ -200,8 +201,10 @@ async def _write(ctx: JobContext, batch: LetterBatch) -> None:
         items.append(PrintItem(n.id, n.reference, n.postage or "", address.zip_code, address.country, content, pdf))
     folder = Path(settings.letters_dir) / str(batch.service_id) / batch.day
     name = f"batch-{batch.cut_at:%H%M%S}-{batch.id}"
+    async with ctx["sessions"]() as session:
+        logos = await load_logos(session, {i.content.logo for i in items if i.content is not None})
     written = await asyncio.to_thread(
-        write_batch, items, folder / f"{name}.pdf", folder / f"{name}.csv", f"Print batch {batch.id}"
+        write_batch, items, folder / f"{name}.pdf", folder / f"{name}.csv", f"Print batch {batch.id}", logos
     )
     async with write_lock(ctx["engine"]), ctx["sessions"]() as session:
         values = {

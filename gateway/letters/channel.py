@@ -64,6 +64,7 @@ class LetterSender(BaseSender):
             address=message.to,
             subject=message.subject or "",
             body=message.body,
+            logo=service.letter_logo_sha256,
         )
         pages = await asyncio.to_thread(page_count, content)
         if pages > MAX_PAGES:

@@ -1,7 +1,10 @@
-"""`gateway letters batch [--now] [--service ID]` and `gateway letters returned FILE [--service ID]`.
+"""`gateway letters batch [--now] [--service ID]`, `gateway letters returned FILE [--service ID]` and
+`gateway letters tracking FILE [--service ID]`.
 
 `batch` without `--now` does what the scheduler does at each tick (services past today's cutoff);
-`--now` cuts a batch of every accepted letter at once. `returned` reads the mail house's report.
+`--now` cuts a batch of every accepted letter at once. `returned` reads the mail house's report of
+returned mail, `tracking` its report of Certified Mail tracking numbers (all or nothing: exit 2 with
+every problem by line number).
 """
 
 from __future__ import annotations
@@ -63,3 +66,23 @@ async def letters_returned(settings: Settings, args: argparse.Namespace) -> int:
     for entry in report.unknown:
         print(f"  not found: {entry}")
     return 1 if report.unknown else 0
+
+
+async def letters_tracking(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.commands import CommandError
+    from gateway.jobs.context import close_job_context, open_job_context
+    from gateway.letters.tracking import TrackingReportError, record_tracking
+
+    try:
+        text = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"cannot read {args.file}: {exc}") from None
+    ctx = await open_job_context(settings, with_senders=False)
+    try:
+        result = await record_tracking(ctx, text, _service(args))
+    except TrackingReportError as exc:
+        raise CommandError(f"{args.file}: nothing recorded:\n  " + "\n  ".join(exc.problems)) from None
+    finally:
+        await close_job_context(ctx)
+    print(f"{len(result.recorded)} tracking numbers recorded, {len(result.unchanged)} unchanged")
+    return 0

@@ -37,6 +37,7 @@ def build_content(
     address: str,
     subject: str,
     body: str,
+    logo: str | None = None,
 ) -> LetterContent:
     lines = tuple(line.strip() for line in (contact_block or "").splitlines() if line.strip())
     return LetterContent(
@@ -47,6 +48,7 @@ def build_content(
         address=tuple(address.split("\n")),
         subject=subject,
         body=body,
+        logo=logo,
     )
 
 
@@ -59,6 +61,7 @@ def seal_content(vault: Vault, content: LetterContent) -> str:
         "address": list(content.address),
         "subject": content.subject,
         "body": content.body,
+        "logo": content.logo,
     }
     return vault.seal(json.dumps(data, ensure_ascii=False))
 
@@ -73,4 +76,5 @@ def open_content(vault: Vault, token: str) -> LetterContent:
         address=tuple(data["address"]),
         subject=data["subject"],
         body=data["body"],
+        logo=data.get("logo"),  # letters accepted before logos existed have none
     )

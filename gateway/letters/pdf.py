@@ -16,6 +16,7 @@ back (`pdftotext -bbox` in the tests) and by screen readers.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reportlab.lib.utils import simpleSplit
@@ -38,6 +39,7 @@ from gateway.letters.layout import (
     RETURN_SIZE,
     RETURN_WINDOW,
 )
+from gateway.letters.logo import LOGO_BOX, LOGO_GAP, logo_reader, logo_size
 
 PAGE_LABEL = {"en": "Page {n} of {total}", "es": "Página {n} de {total}"}
 PARAGRAPH_GAP = 6.0
@@ -54,6 +56,7 @@ class LetterContent:
     address: tuple[str, ...]
     subject: str
     body: str
+    logo: str | None = None  # SHA-256 of the service's letterhead logo when accepted (`logo.py`)
 
 
 def _body_lines(content: LetterContent) -> list[tuple[str, bool, float]]:
@@ -100,8 +103,12 @@ def _block(canvas: Canvas, left: float, top: float, lines: list[tuple[str, bool]
         y += leading
 
 
-def draw_letter(canvas: Canvas, content: LetterContent, *, duplex: bool = False) -> int:
-    """Draw `content` as the next pages of `canvas`; the number of pages drawn (blank padding included)."""
+def draw_letter(
+    canvas: Canvas, content: LetterContent, *, duplex: bool = False, logos: Mapping[str, bytes] | None = None
+) -> int:
+    """Draw `content` as the next pages of `canvas`; the number of pages drawn (blank padding included).
+
+    `logos`: letterhead logos by SHA-256 (`logo.load_logos`), for a content that names one."""
     fonts.register()
     pages = _paginate(_body_lines(content))
     label = PAGE_LABEL.get(content.language, PAGE_LABEL["en"])
@@ -115,7 +122,7 @@ def draw_letter(canvas: Canvas, content: LetterContent, *, duplex: bool = False)
             address = [(line, False) for line in content.address]
             _block(canvas, RECIPIENT_WINDOW.left + INSET, RECIPIENT_WINDOW.top + INSET, address, size, leading)
             head = [(content.sender_name, True), *((line, False) for line in content.sender_lines), ("", False)]
-            _block(canvas, LETTERHEAD_LEFT, MARGIN, [*head, (content.date, False)], 9.0, 11.0)
+            _block(canvas, LETTERHEAD_LEFT, _logo(canvas, content, logos), [*head, (content.date, False)], 9.0, 11.0)
         for y, text, bold in placed:
             canvas.setFont(fonts.BOLD if bold else fonts.REGULAR, FONT_SIZE)
             canvas.drawString(MARGIN, PAGE_HEIGHT - y, text)
@@ -130,6 +137,16 @@ def draw_letter(canvas: Canvas, content: LetterContent, *, duplex: bool = False)
     return drawn
 
 
+def _logo(canvas: Canvas, content: LetterContent, logos: Mapping[str, bytes] | None) -> float:
+    """Draw the letterhead logo, if any, top left of `LOGO_BOX`; where the letterhead text starts."""
+    reader = logo_reader(content.logo, logos)
+    if reader is None:
+        return MARGIN
+    width, height = logo_size(reader)
+    canvas.drawImage(reader, LOGO_BOX.left, PAGE_HEIGHT - LOGO_BOX.top - height, width, height, mask="auto")
+    return LOGO_BOX.top + height + LOGO_GAP
+
+
 def new_canvas(out: io.BytesIO, title: str) -> Canvas:
     canvas = Canvas(out, pagesize=(PAGE_WIDTH, PAGE_HEIGHT), pageCompression=1, invariant=1)
     canvas.setTitle(title)
@@ -137,10 +154,12 @@ def new_canvas(out: io.BytesIO, title: str) -> Canvas:
     return canvas
 
 
-def render_pdf(content: LetterContent, title: str = "Letter") -> tuple[bytes, int]:
+def render_pdf(
+    content: LetterContent, title: str = "Letter", logos: Mapping[str, bytes] | None = None
+) -> tuple[bytes, int]:
     """One letter as its own PDF, and its page count."""
     out = io.BytesIO()
     canvas = new_canvas(out, title)
-    pages = draw_letter(canvas, content)
+    pages = draw_letter(canvas, content, logos=logos)
     canvas.save()
     return out.getvalue(), pages

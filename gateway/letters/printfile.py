@@ -15,7 +15,7 @@ import csv
 import io
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,8 +49,14 @@ class Written:
     sheets: int
 
 
-def write_batch(items: Sequence[PrintItem], pdf_path: Path, manifest_path: Path, title: str) -> Written:
-    """Write the batch PDF and manifest for `items` (blocking: run it in a thread)."""
+def write_batch(
+    items: Sequence[PrintItem],
+    pdf_path: Path,
+    manifest_path: Path,
+    title: str,
+    logos: Mapping[str, bytes] | None = None,
+) -> Written:
+    """Write the batch PDF and manifest for `items` (blocking: run it in a thread); `logos` by SHA-256."""
     pdf_path.parent.mkdir(parents=True, exist_ok=True)
     templated = [i for i in items if i.content is not None]
     precompiled = [i for i in items if i.content is None]
@@ -60,7 +66,7 @@ def write_batch(items: Sequence[PrintItem], pdf_path: Path, manifest_path: Path,
     page = 1
     for item in templated:
         assert item.content is not None
-        drawn = draw_letter(canvas, item.content, duplex=True)
+        drawn = draw_letter(canvas, item.content, duplex=True, logos=logos)
         rows.append((item, page, drawn))
         page += drawn
     if not templated:

@@ -36,6 +36,7 @@ from gateway.web.case_data import (
     transfer,
 )
 from gateway.web.context import StaffContext
+from gateway.web.letters_data import POSTAGE_LABELS, case_letters
 from gateway.web.render import render_page, see_other
 
 log = structlog.get_logger()
@@ -121,6 +122,7 @@ async def case_detail_page(request: web.Request, errors: list[str] | None = None
             if person.role == "victim" and show_victims:
                 audit_view(db, request, staff, "victim_participant", str(person.person_id))
         entries = await timeline(db, case, where)
+        letters = await case_letters(db, request.app[keys.VAULT], staff, case.id)
         staff_list = await case_handlers(db, staff.service_id)
         targets = await transfer_targets(db, staff, case)
         await db.commit()
@@ -138,6 +140,8 @@ async def case_detail_page(request: web.Request, errors: list[str] | None = None
         entries=entries,
         actor_names=names,
         handler=handler,
+        letters=letters,
+        postage_labels=POSTAGE_LABELS,
         transfer_to=targets,
         kinds=KINDS,
         filter_kind=where.kind or "",

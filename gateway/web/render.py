@@ -40,6 +40,7 @@ _NAV = (
     ("Broadcasts", "/broadcasts"),
     ("Templates", "/templates"),
     ("Sandbox phone", "/sandbox"),
+    ("Sandbox mailroom", "/sandbox/mailroom"),
 )
 
 
@@ -48,6 +49,8 @@ def _nav(request: web.Request) -> list[NavItem]:
     if staff is None:
         return []
     items = list(_NAV)
+    if staff.has_role(Role.SUPERVISOR, Role.ADMIN):
+        items.insert(items.index(("Templates", "/templates")), ("Letters", "/letters"))  # the mailroom's work
     if staff.is_admin:
         items.append(("Admin", "/admin/staff"))
     elif staff.has_role(Role.SUPERVISOR):
@@ -58,7 +61,8 @@ def _nav(request: web.Request) -> list[NavItem]:
         area = "/admin" if href.startswith("/admin/") else href  # every /admin/ page is under its nav item
         return path == href or path.startswith(area + "/")
 
-    return [NavItem(label, href, current(href)) for label, href in items]
+    best = max((href for _, href in items if current(href)), key=len, default=None)  # /sandbox/mailroom, not /sandbox
+    return [NavItem(label, href, href == best) for label, href in items]
 
 
 def render_page(request: web.Request, page: str, status: int = 200, **context: Any) -> web.Response:

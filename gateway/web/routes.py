@@ -26,8 +26,10 @@ from gateway.web import (
     conversation,
     home,
     inbox,
+    letters_page,
     live_socket,
     login_pages,
+    mailroom,
     merge_page,
     person_page,
     sandbox_phone,
@@ -62,6 +64,8 @@ def setup_web(app: web.Application) -> None:
     for directory in (caseload, add_client, person_page, merge_page):  # people and cases (/people/new first)
         app.router.add_routes(directory.routes)
     app.router.add_routes(sandbox_phone.routes)
+    app.router.add_routes(mailroom.routes)  # before letters_page: /sandbox/mailroom/{id}/return
+    app.router.add_routes(letters_page.routes)
     app.router.add_routes(unsubscribe_page.routes)  # public: a signed link, not a staff page
     for chat in (inbox, conversation, compose, live_socket):  # inbox, conversations, live updates
         app.router.add_routes(chat.routes)

@@ -234,6 +234,7 @@ def test_shipped_templates_cover_both_languages() -> None:
         (Channel.EMAIL, "victim_hearing_scheduled"),
         (Channel.EMAIL, "free_text"),
         (Channel.EMAIL, "staff_new_message_alert"),
+        (Channel.EMAIL, "staff_returned_letter_alert"),
         (Channel.LETTER, "victim_offender_released"),
         (Channel.LETTER, "precompiled"),
     }
