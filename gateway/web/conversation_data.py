@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.conversations.reads import unread_for
 from gateway.crypto import Vault
 from gateway.db import Case, CaseParticipant, ContactPoint, Conversation, InboundMessage, Notification, Person
 from gateway.domain import ServiceKind
@@ -106,7 +107,7 @@ async def list_conversations(
 ) -> list[InboxRow]:
     """The inbox rows for a tab and an optional search, newest first."""
     stmt = (
-        select(Conversation, Person.display_name, InboundMessage.sender_enc)
+        select(Conversation, Person.display_name, InboundMessage.sender_enc, unread_for(staff.user_id).label("unread"))
         .outerjoin(Person, Person.id == Conversation.person_id)
         .outerjoin(InboundMessage, InboundMessage.id == Conversation.last_inbound_id)
         .where(Conversation.service_id == staff.service_id)
@@ -122,13 +123,13 @@ async def list_conversations(
         stmt = stmt.where(or_(Conversation.person_id.is_(None), Conversation.person_id.not_in(victims)))
     stmt = stmt.order_by(Conversation.last_message_at.desc(), Conversation.id).limit(LIST_LIMIT)
     rows = []
-    for conversation, name, sender_enc in (await db.execute(stmt)).all():
+    for conversation, name, sender_enc, unread in (await db.execute(stmt)).all():
         rows.append(
             InboxRow(
                 id=conversation.id,
                 name=name or unknown_sender(vault, sender_enc),
                 known=name is not None,
-                unread=conversation.unread_count,
+                unread=unread,  # this member of staff's own (gateway.conversations.reads)
                 last_message_at=aware(conversation.last_message_at) if conversation.last_message_at else None,
                 state=conversation.state,
                 mine=conversation.assigned_staff_id == staff.user_id,
