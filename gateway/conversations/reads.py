@@ -23,30 +23,32 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import cast
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import Table, case, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.db import Conversation, ConversationRead, InboundMessage
 from gateway.db.base import utcnow
 
 
-def unread_for(staff_id: uuid.UUID, conversation_id: Any = Conversation.id) -> ColumnElement[int]:
-    """A scalar subquery: how many inbound messages of `conversation_id` this member of staff has not read."""
+def unread_for(staff_id: uuid.UUID) -> ColumnElement[int]:
+    """A scalar subquery of a query over `Conversation`: how many inbound messages of each conversation
+    this member of staff has not read."""
+    message = aliased(InboundMessage)  # the outer query may join InboundMessage itself
     read = (
         select(ConversationRead.read_through)
-        .where(ConversationRead.staff_id == staff_id, ConversationRead.conversation_id == conversation_id)
+        .where(ConversationRead.staff_id == staff_id, ConversationRead.conversation_id == Conversation.id)
+        .correlate(Conversation)
         .scalar_subquery()
     )
     return (
-        select(func.count(InboundMessage.id))
-        .where(
-            InboundMessage.conversation_id == conversation_id,
-            (InboundMessage.received_at > read) | (read.is_(None)),
-        )
+        select(func.count(message.id))
+        .where(message.conversation_id == Conversation.id, (message.received_at > read) | (read.is_(None)))
+        .correlate(Conversation)
         .scalar_subquery()
     )
 
@@ -61,7 +63,7 @@ async def newest_inbound(db: AsyncSession, conversation_id: uuid.UUID) -> dateti
 async def mark_read(db: AsyncSession, staff_id: uuid.UUID, conversation_id: uuid.UUID, through: datetime) -> None:
     """Read through `through` (never backwards, never past now). The caller commits."""
     through = min(through, utcnow())
-    table = ConversationRead.__table__
+    table = cast(Table, ConversationRead.__table__)
     values = {"staff_id": staff_id, "conversation_id": conversation_id, "read_through": through, "updated_at": utcnow()}
     dialect = (await db.connection()).dialect.name
     insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
@@ -88,4 +90,3 @@ async def mark_read_now(db: AsyncSession, staff_id: uuid.UUID, conversation_id: 
 async def forget_reads(db: AsyncSession, conversation_id: uuid.UUID) -> None:
     """Before a conversation is deleted (joined into another): its read rows go with it."""
     await db.execute(delete(ConversationRead).where(ConversationRead.conversation_id == conversation_id))
-

@@ -32,7 +32,10 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["staff_id"], ["staff_users.id"], name=op.f("fk_conversation_reads_staff_id_staff_users"), ondelete="CASCADE"
+            ["staff_id"],
+            ["staff_users.id"],
+            name=op.f("fk_conversation_reads_staff_id_staff_users"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("staff_id", "conversation_id", name=op.f("pk_conversation_reads")),
     )
