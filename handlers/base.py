@@ -51,14 +51,17 @@ class Outcome:
 
     action: Action
     decision: str
+    # a short machine-readable word for what was done (e.g. "opted_out"), kept beside the decision
+    # so pages can say it in plain words without parsing the decision line
+    effect: str | None = None
 
     @classmethod
-    def proceed(cls, decision: str) -> Outcome:
-        return cls(Action.CONTINUE, decision)
+    def proceed(cls, decision: str, effect: str | None = None) -> Outcome:
+        return cls(Action.CONTINUE, decision, effect)
 
     @classmethod
-    def stop(cls, decision: str) -> Outcome:
-        return cls(Action.STOP, decision)
+    def stop(cls, decision: str, effect: str | None = None) -> Outcome:
+        return cls(Action.STOP, decision, effect)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ to, staff who must not know of them. Ends the chain for every identified person.
 
 from __future__ import annotations
 
-from gateway.db import StaffUser
+from gateway.db import Conversation, StaffUser
 from gateway.domain import Channel
 from gateway.errors import ApiError
 from gateway.outbound import normalise_recipient
@@ -40,18 +40,7 @@ class CaseHandler:
         person, case = message.person, message.case
         if person is None:
             return Outcome.proceed("no person identified: not a case conversation")
-        staff = message.officers.get(case.id) if case is not None else None  # found by identify
-        hidden = staff is not None and message.victim and not can_see_victim_data(staff, message.service)
-        if hidden:
-            staff = None
-        conversation = await file_message(
-            message,
-            key=person_key(person.id),
-            person_id=person.id,
-            assigned_staff_id=staff.id if staff is not None else None,
-            reassign=case is not None and not hidden,  # whoever (allowed) holds it keeps it
-            case_id=case.id if case is not None else None,
-        )
+        conversation, staff, hidden = await file_for_person(message)
         parts = [f"filed in conversation {conversation.id}"]
         if hidden:
             return Outcome.stop(f"{parts[0]}; not assigned to the case's officer, who may not see victim data")
@@ -70,6 +59,27 @@ class CaseHandler:
             else:
                 parts.append(f"out of office: replied as notification {sent}" if sent else "out of office: no reply")
         return Outcome.stop("; ".join(parts))
+
+
+async def file_for_person(message: InboundContext) -> tuple[Conversation, StaffUser | None, bool]:
+    """File an identified person's message in their conversation, assigned to their case's officer
+    unless that officer may not see a victim's messages: (conversation, officer or None, hidden).
+    Also used by `opt_out`, so a keyword reply shows in the thread where the officer reads."""
+    person, case = message.person, message.case
+    assert person is not None
+    staff = message.officers.get(case.id) if case is not None else None  # found by identify
+    hidden = staff is not None and message.victim and not can_see_victim_data(staff, message.service)
+    if hidden:
+        staff = None
+    conversation = await file_message(
+        message,
+        key=person_key(person.id),
+        person_id=person.id,
+        assigned_staff_id=staff.id if staff is not None else None,
+        reassign=case is not None and not hidden,  # whoever (allowed) holds it keeps it
+        case_id=case.id if case is not None else None,
+    )
+    return conversation, staff, hidden
 
 
 async def _alert(message: InboundContext, staff: StaffUser, conversation_id: object) -> str:

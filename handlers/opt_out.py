@@ -10,7 +10,12 @@ case, accents or punctuation; "can't stop by today" is not a keyword.
   opted out, and are otherwise passed on as an ordinary reply (so "yes" can answer a question);
 * help keywords (HELP, INFO, AYUDA, ...) are answered with the service's contact text.
 
-A keyword ends the chain; the decision goes to the case record. No confirmation is sent for STOP
+A keyword ends the chain; the decision goes to the case record, and the message is filed in the
+sender's conversation (the person's, assigned as `case_handler` would; an unknown sender's in the
+unclaimed inbox) so the officer sees it in the thread with a plain line for what it did (the
+outcome's `effect`: opted_out, already_opted_out, opted_in, not_opted_out, help_sent, help_failed;
+worded by `gateway.conversations.lines`), and the open page's opt-out state changes live. It
+raises the unread count but sends no staff alert and no auto-reply. No confirmation is sent for STOP
 or START: on a real number Twilio itself answers those, and a second message would be one more
 than the person asked for. The sandbox behaves the same way.
 
@@ -27,6 +32,8 @@ from gateway.keywords import Keyword, keyword_of
 from gateway.sendtime.consent import record_opt_in, record_opt_out
 from gateway.sendtime.policy import is_opted_out
 from handlers.base import InboundContext, Outcome
+from handlers.case_handler import file_for_person
+from handlers.conversations import file_message, sender_key
 from handlers.identify import SENDER_MISMATCH
 from handlers.replies import queue_reply
 
@@ -57,18 +64,31 @@ class OptOut:
             "person_id": person_id,
             "inbound_id": inbound.id,
         }
-        if kind is Keyword.OPT_OUT:
-            changed = await record_opt_out(session, **who)
-            state = "opted out" if changed else "already opted out"
-            return Outcome.stop(f"{word}: {state} of {inbound.channel} messages from this service")
         if kind is Keyword.OPT_IN_IF_OPTED_OUT and not await is_opted_out(session, *address, None):
             del message.facts["keyword"]
             return Outcome.proceed(f"{word}: not opted out, so not a keyword here")
-        if kind in (Keyword.OPT_IN, Keyword.OPT_IN_IF_OPTED_OUT):
+        if kind is Keyword.OPT_OUT:
+            changed = await record_opt_out(session, **who)
+            state, effect = ("opted out", "opted_out") if changed else ("already opted out", "already_opted_out")
+            decision = f"{word}: {state} of {inbound.channel} messages from this service"
+        elif kind in (Keyword.OPT_IN, Keyword.OPT_IN_IF_OPTED_OUT):
             changed = await record_opt_in(session, **who)
-            state = "opted back in" if changed else "was not opted out"
-            return Outcome.stop(f"{word}: {state} to {inbound.channel} messages from this service")
-        text = service.contact_text or HELP_FALLBACK.format(name=service.name)
-        reply = await queue_reply(message, text)
-        sent = f"contact details sent as notification {reply}" if reply else "contact details could not be sent"
-        return Outcome.stop(f"{word}: {sent}")
+            state, effect = ("opted back in", "opted_in") if changed else ("was not opted out", "not_opted_out")
+            decision = f"{word}: {state} to {inbound.channel} messages from this service"
+        else:
+            text = service.contact_text or HELP_FALLBACK.format(name=service.name)
+            reply = await queue_reply(message, text)
+            effect = "help_sent" if reply else "help_failed"
+            sent = f"contact details sent as notification {reply}" if reply else "contact details could not be sent"
+            decision = f"{word}: {sent}"
+        return Outcome.stop(f"{decision}; {await _file(message)}", effect)
+
+
+async def _file(message: InboundContext) -> str:
+    """The keyword message joins its conversation, like any other reply (no alert, no auto-reply)."""
+    if message.person is not None:
+        conversation, _, _ = await file_for_person(message)
+    else:
+        inbound = message.inbound
+        conversation = await file_message(message, key=sender_key(inbound.channel.value, inbound.sender_index))
+    return f"filed in conversation {conversation.id}"

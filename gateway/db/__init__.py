@@ -2,6 +2,7 @@
 
 from gateway.db.base import Base
 from gateway.db.cases import Case, CaseParticipant, ContactPoint, OptOut, Person, RecordEntry
+from gateway.db.conversation_reads import ConversationRead
 from gateway.db.conversations import AutoReply, ConsentEvent, Conversation, OpenQuestion
 from gateway.db.letters import LetterBatch, LetterDocument, LetterLogo
 from gateway.db.messages import InboundMessage, Notification, NotificationEvent
@@ -18,6 +19,7 @@ __all__ = [
     "ConsentEvent",
     "ContactPoint",
     "Conversation",
+    "ConversationRead",
     "InboundMessage",
     "LetterBatch",
     "LetterDocument",

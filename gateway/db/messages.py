@@ -142,4 +142,6 @@ class InboundMessage(Base):
         UniqueConstraint("channel", "provider_id"),
         Index("ix_inbound_service_received", "service_id", "received_at"),
         Index("ix_inbound_state_received", "state", "received_at"),
+        # unread per member of staff counts a conversation's messages after a time (migration 0016)
+        Index("ix_inbound_conversation_received", "conversation_id", "received_at"),
     )

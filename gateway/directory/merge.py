@@ -25,6 +25,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.conversations.reads import forget_reads
 from gateway.db import (
     CaseParticipant,
     ConsentEvent,
@@ -171,6 +172,7 @@ async def _move_conversation(db: AsyncSession, sid: uuid.UUID, dup: uuid.UUID, k
     if ours.assigned_staff_id is None and theirs.assigned_staff_id is not None:
         ours.assigned_staff_id, ours.state = theirs.assigned_staff_id, "claimed"
     await db.flush()
+    await forget_reads(db, theirs.id)
     await db.delete(theirs)
     return 1
 

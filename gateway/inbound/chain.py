@@ -172,6 +172,7 @@ async def run_chain(context: InboundContext, chain: Sequence[Handler]) -> Decisi
                 outcome = await handler.handle(context)
                 decisions.append(
                     {"handler": handler.name, "outcome": outcome.action.value, "decision": outcome.decision}
+                    | ({"effect": outcome.effect} if outcome.effect else {})
                 )
                 case_ids = [c.id for c in context.cases]
                 if outcome.action is Action.STOP:

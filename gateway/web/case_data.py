@@ -181,10 +181,16 @@ async def timeline(db: AsyncSession, case: Case, where: TimelineFilter) -> list[
 
 
 async def transfer(
-    sessions: async_sessionmaker[AsyncSession], case: Case, to: StaffUser, actor: str, names: dict[uuid.UUID, str]
+    sessions: async_sessionmaker[AsyncSession],
+    case: Case,
+    to: StaffUser,
+    actor: str,
+    names: dict[uuid.UUID, str],
+    *,
+    reason: str | None = None,
 ) -> tuple[int, int]:
     """Assign `case` to `to` with its conversations (`gateway.directory.reassign`); (record seq, conversations)."""
-    moved = await reassign_cases(sessions, case.service_id, [case.id], to, actor, names=names)
+    moved = await reassign_cases(sessions, case.service_id, [case.id], to, actor, reason=reason, names=names)
     return (moved[0].seq, moved[0].conversations) if moved else (0, 0)
 
 

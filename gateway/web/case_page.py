@@ -2,7 +2,8 @@
 
 A case page shows the record timeline (newest first, filterable by kind and date), the
 participants and the case handler, with forms to transfer the case to another member of staff
-and to add a note. Both are appended to the hash-chained record. A case with a victim on it moves
+(with a reason, which goes on the record, and a confirmation page naming the case, from whom and
+to whom) and to add a note. Both are appended to the hash-chained record. A case with a victim on it moves
 its victims' conversations along, so it can be transferred only to staff allowed victim data
 (`transfer_targets`). Victim participants are named
 only to staff allowed victim data (`can_see_victim_data`), and every such view is audited.
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import keys
 from gateway.db import Case, StaffUser
+from gateway.directory.reassign import MAX_REASON_CHARS
 from gateway.domain import RecordKind, Role
 from gateway.web import audit
 from gateway.web.access import audit_view, can_see_victim_data, not_found, parse_id, signed_in
@@ -43,6 +45,7 @@ log = structlog.get_logger()
 routes = web.RouteTableDef()
 
 MAX_NOTE_CHARS = 4000
+NO_REASON = "Say why you are transferring the case: the reason goes on the case record."
 KINDS = [kind.value for kind in RecordKind]
 CASE_NOTICES = {
     "transferred": "The case has been transferred.",
@@ -171,7 +174,25 @@ async def case_transfer(request: web.Request) -> web.StreamResponse:
             problem = VICTIM_TRANSFER
             log.warning("case.transfer_refused", case_id=str(case.id), reason="victim access")
         return await case_detail_page(request, errors=[problem])
-    seq, moved = await transfer(request.app[keys.SESSIONS], case, target, staff.actor, names)
+    raw_reason = form.get("reason")
+    reason = raw_reason.strip() if isinstance(raw_reason, str) else ""
+    if not reason:
+        return await case_detail_page(request, errors=[NO_REASON])
+    if len(reason) > MAX_REASON_CHARS:
+        return await case_detail_page(request, errors=[f"The reason can be at most {MAX_REASON_CHARS} characters."])
+    if form.get("confirm") != str(target.id):  # a confirmation naming the case, from whom, to whom and why
+        current = names.get(case.assigned_staff_id) if case.assigned_staff_id else None
+        return render_page(
+            request,
+            "case_transfer_confirm.html",
+            title=f"Transfer case {case.external_ref}?",
+            case=case,
+            case_url=case_url(case.external_ref),
+            from_name=current or "nobody",
+            target=target,
+            reason=reason,
+        )
+    seq, moved = await transfer(request.app[keys.SESSIONS], case, target, staff.actor, names, reason=reason)
     async with request.app[keys.SESSIONS]() as db:
         audit.by_staff(
             db,
@@ -179,7 +200,7 @@ async def case_transfer(request: web.Request) -> web.StreamResponse:
             staff,
             "case.transfer",
             target=str(case.id),
-            detail={"to_staff_id": str(target.id), "seq": seq, "conversations": moved},
+            detail={"to_staff_id": str(target.id), "seq": seq, "conversations": moved, "reason_given": True},
         )
         await db.commit()
     log.info("case.transferred", case_id=str(case.id), to_staff_id=str(target.id), conversations=moved)

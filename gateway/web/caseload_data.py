@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.conversations.reads import unread_for
 from gateway.crypto import Vault
 from gateway.db import Case, CaseParticipant, ContactPoint, Conversation, Notification, OpenQuestion, Person
 from gateway.domain import ParticipantRole
@@ -112,7 +113,8 @@ async def caseload(
         if not where.tag or where.tag in (case.tags or [])  # tags are a JSON list: filtered here, on both databases
     ]
     people = list({person.id for _, _, person in found})
-    conversations = await _conversations(db, service_id, people)
+    # unread as the caseload's officer has it (their own read state, gateway.conversations.reads)
+    conversations = await _conversations(db, service_id, people, where.officer_id)
     last_sent = await _last_sent(db, service_id, people)
     open_items = await _open_items(db, service_id, people)
     rows = []
@@ -139,16 +141,16 @@ async def caseload(
 
 
 async def _conversations(
-    db: AsyncSession, service_id: uuid.UUID, people: list[uuid.UUID]
+    db: AsyncSession, service_id: uuid.UUID, people: list[uuid.UUID], reader: uuid.UUID
 ) -> dict[uuid.UUID, tuple[uuid.UUID, int, datetime | None]]:
     if not people:
         return {}
     rows = await db.execute(
-        select(Conversation.person_id, Conversation.id, Conversation.unread_count, Conversation.last_message_at).where(
-            Conversation.service_id == service_id, Conversation.person_id.in_(people)
-        )
+        select(
+            Conversation.person_id, Conversation.id, unread_for(reader).label("unread"), Conversation.last_message_at
+        ).where(Conversation.service_id == service_id, Conversation.person_id.in_(people))
     )
-    return {row.person_id: (row.id, row.unread_count, row.last_message_at) for row in rows}
+    return {row.person_id: (row.id, row.unread, row.last_message_at) for row in rows}
 
 
 async def _last_sent(db: AsyncSession, service_id: uuid.UUID, people: list[uuid.UUID]) -> dict[uuid.UUID, datetime]:

@@ -35,7 +35,7 @@ from gateway.record import append_entry
 from gateway.sendtime.policy import Addressee, is_opted_out, unsendable_reason
 from gateway.web.access import parse_id, signed_in
 from gateway.web.compose_form import FIELD_PREFIX, FREE_TEXT, chosen_template, composer_context
-from gateway.web.conversation import conversation_context, reply_target, visible_conversation
+from gateway.web.conversation import conversation_context, parse_via, reply_target, visible_conversation
 from gateway.web.render import render_page, see_other
 
 log = structlog.get_logger()
@@ -95,7 +95,7 @@ async def send(request: web.Request) -> web.StreamResponse:
     raw_template = str(form.get("template", "") or "")
     async with app[keys.SESSIONS]() as db:
         conversation = await visible_conversation(db, request, conversation_id)
-        target = await reply_target(db, app[keys.VAULT], conversation)
+        target = await reply_target(db, app[keys.VAULT], conversation, parse_via(str(form.get("via", "") or "")))
         try:
             if target is None:
                 raise ComposeError("There is no phone number or email address to reply to.")

@@ -23,6 +23,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import keys
+from gateway.conversations import scheduled
+from gateway.conversations.reads import mark_read
+from gateway.conversations.thread import address_indexes, load_thread, parse_cursor
 from gateway.crypto import Vault
 from gateway.db import ContactPoint, Conversation, InboundMessage, Notification, Person, Service
 from gateway.domain import Channel, ContactKind
@@ -31,7 +34,7 @@ from gateway.victim_access import victim_people
 from gateway.web.access import audit_view, can_see_victim_data, not_found, parse_id, signed_in
 from gateway.web.compose_form import composer_context
 from gateway.web.context import StaffContext
-from gateway.web.conversation_data import get_conversation, is_victim_conversation, load_thread, unknown_sender
+from gateway.web.conversation_data import get_conversation, is_victim_conversation, unknown_sender
 from gateway.web.render import render_page
 
 routes = web.RouteTableDef()
@@ -45,6 +48,7 @@ STATUS_LABELS = {
     "permanent-failure": "Failed",
     "temporary-failure": "Failed",
     "technical-failure": "Failed",
+    "cancelled": "Cancelled",
 }
 
 
@@ -79,8 +83,13 @@ async def visible_conversation(
     return conversation
 
 
-async def reply_target(db: AsyncSession, vault: Vault, conversation: Conversation) -> ReplyTarget | None:
+async def reply_target(
+    db: AsyncSession, vault: Vault, conversation: Conversation, via: Channel | None = None
+) -> ReplyTarget | None:
     """The last inbound message's sender and channel; else the person's phone; else nowhere.
+
+    `via` (a failed message's next step, "send it by email instead") picks the person's current
+    contact point of that channel instead, when they have one.
 
     An email reply is answered at the address its reply token was sent to when its From differs:
     anyone can type any From, and staff must not be made to write to an address of a stranger's
@@ -88,6 +97,11 @@ async def reply_target(db: AsyncSession, vault: Vault, conversation: Conversatio
     """
     service = await db.get(Service, conversation.service_id)
     assert service is not None
+    if via is not None and conversation.person_id is not None:
+        point = await current_contact(db, conversation, via)
+        if point is not None:
+            sender = service.sms_sender if via is Channel.SMS else service.email_from
+            return ReplyTarget(via, vault.open(point.value_enc), point.value_index, sender)
     last = await db.get(InboundMessage, conversation.last_inbound_id) if conversation.last_inbound_id else None
     if last is not None and await _retired_for_person(db, conversation, last.sender_index):
         last = None  # they wrote last from a number since changed: reply to the current one
@@ -115,6 +129,26 @@ async def reply_target(db: AsyncSession, vault: Vault, conversation: Conversatio
         return None
     sender = service.sms_sender if channel is Channel.SMS else service.email_from
     return ReplyTarget(channel, address, index, sender)
+
+
+async def current_contact(db: AsyncSession, conversation: Conversation, channel: Channel) -> ContactPoint | None:
+    """The person's newest current (not retired) phone or email address."""
+    kind = ContactKind.PHONE if channel is Channel.SMS else ContactKind.EMAIL
+    found: ContactPoint | None = await db.scalar(
+        select(ContactPoint)
+        .where(
+            ContactPoint.service_id == conversation.service_id,
+            ContactPoint.person_id == conversation.person_id,
+            ContactPoint.kind == kind.value,
+            ContactPoint.retired_at.is_(None),
+        )
+        .order_by(ContactPoint.created_at.desc())
+    )
+    return found
+
+
+def parse_via(raw: str | None) -> Channel | None:
+    return {"sms": Channel.SMS, "email": Channel.EMAIL}.get(raw or "")
 
 
 async def _retired_for_person(db: AsyncSession, conversation: Conversation, index: str) -> bool:
@@ -174,32 +208,53 @@ def parse_after(raw: str | None) -> datetime | None:
 
 
 async def conversation_context(request: web.Request, conversation_id: uuid.UUID) -> dict[str, Any]:
-    """Everything the page shows; marks the conversation read and audits a victim view."""
+    """Everything the page shows; marks it read for this member of staff and audits a victim view.
+
+    `?before=<cursor>` shows the page of messages before that one (older), and marks nothing read.
+    """
     staff = signed_in(request)
     app = request.app
     vault = app[keys.VAULT]
+    try:
+        before = parse_cursor(request.query.get("before"))
+    except ValueError:
+        raise web.HTTPBadRequest() from None
+    via = parse_via(request.query.get("via"))
     async with app[keys.SESSIONS]() as db:
         conversation = await visible_conversation(db, request, conversation_id, audit=True)
         person = await db.get(Person, conversation.person_id) if conversation.person_id else None
-        thread = await load_thread(db, vault, conversation)
-        target = await reply_target(db, vault, conversation)
+        last = await db.get(InboundMessage, conversation.last_inbound_id) if conversation.last_inbound_id else None
+        name = person.display_name if person else unknown_sender(vault, last.sender_enc if last else None)
+        page = await load_thread(db, vault, conversation, name=name if person else "The sender", before=before)
+        target = await reply_target(db, vault, conversation, via)
         opted_out = target is not None and await is_opted_out(
             db, staff.service_id, target.channel, target.index, target.sender
         )
         people = await link_candidates(db, staff) if person is None else []
-        last = await db.get(InboundMessage, conversation.last_inbound_id) if conversation.last_inbound_id else None
-        if conversation.unread_count:
+        indexes = await address_indexes(db, conversation)
+        waiting = await scheduled.for_conversation(db, conversation, indexes, vault.open)
+        reachable = {
+            channel.value: person is not None and await current_contact(db, conversation, channel) is not None
+            for channel in (Channel.SMS, Channel.EMAIL)
+        }
+        if before is None and page.newest_inbound is not None:
+            await mark_read(db, staff.user_id, conversation.id, page.newest_inbound)
+        if conversation.unread_count and before is None:  # "new since anyone looked": the alert rule's
             await db.execute(update(Conversation).where(Conversation.id == conversation.id).values(unread_count=0))
         await db.commit()
-    name = person.display_name if person else unknown_sender(vault, last.sender_enc if last else None)
     return {
         "title": name,
         "conversation": conversation,
         "person": person,
         "people": people,
-        "thread": thread,
+        "thread": page.items,
+        "earlier": page.earlier,
+        "older_view": before is not None,
+        "scheduled": waiting,
+        "reachable": reachable,
         "labels": STATUS_LABELS,
         "target": target,
+        "via": via.value if via and target and target.channel is via else "",
         "opted_out": opted_out,
         "mine": conversation.assigned_staff_id == staff.user_id,
     }
@@ -215,11 +270,29 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/conversations/{conversation_id}/messages")
 async def conversation_messages(request: web.Request) -> web.StreamResponse:
+    """Thread items as a fragment: newer than `after` (live), or the page before `before` (earlier);
+    the next earlier cursor, if any, in the `X-Earlier-Cursor` header. Marks nothing read."""
     conversation_id = parse_id(request.match_info["conversation_id"])
     after = parse_after(request.query.get("after"))
+    try:
+        before = parse_cursor(request.query.get("before"))
+    except ValueError:
+        raise web.HTTPBadRequest() from None
+    vault = request.app[keys.VAULT]
     async with request.app[keys.SESSIONS]() as db:
         conversation = await visible_conversation(db, request, conversation_id, audit=True)
-        thread = await load_thread(db, request.app[keys.VAULT], conversation, after=after)
-        await db.execute(update(Conversation).where(Conversation.id == conversation.id).values(unread_count=0))
+        person = await db.get(Person, conversation.person_id) if conversation.person_id else None
+        name = person.display_name if person else "The sender"
+        page = await load_thread(db, vault, conversation, name=name, after=after, before=before)
         await db.commit()
-    return render_page(request, "_thread_items.html", title="Messages", thread=thread, labels=STATUS_LABELS)
+    response = render_page(
+        request,
+        "_thread_items.html",
+        title="Messages",
+        thread=page.items,
+        labels=STATUS_LABELS,
+        conversation=conversation,
+    )
+    if page.earlier:
+        response.headers["X-Earlier-Cursor"] = page.earlier
+    return response

@@ -19,8 +19,9 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.conversations.reads import unread_for
 from gateway.crypto import Vault
-from gateway.db import Case, CaseParticipant, ContactPoint, Conversation, InboundMessage, Notification, Person
+from gateway.db import Case, CaseParticipant, ContactPoint, Conversation, InboundMessage, Person
 from gateway.domain import ServiceKind
 from gateway.recipients import InvalidRecipient, normalise_phone
 from gateway.victim_access import can_see_victim_data, victim_people
@@ -42,22 +43,6 @@ class InboxRow:
     state: str
     mine: bool
     victim: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadItem:
-    """One message of a thread, either way. `status` only for outbound messages."""
-
-    id: uuid.UUID
-    direction: str  # "in" | "out" | "event" (a changed number)
-    channel: str
-    at: datetime
-    body: str
-    status: str | None
-
-    @property
-    def cursor(self) -> str:
-        return self.at.isoformat()
 
 
 def aware(value: datetime) -> datetime:
@@ -106,7 +91,7 @@ async def list_conversations(
 ) -> list[InboxRow]:
     """The inbox rows for a tab and an optional search, newest first."""
     stmt = (
-        select(Conversation, Person.display_name, InboundMessage.sender_enc)
+        select(Conversation, Person.display_name, InboundMessage.sender_enc, unread_for(staff.user_id).label("unread"))
         .outerjoin(Person, Person.id == Conversation.person_id)
         .outerjoin(InboundMessage, InboundMessage.id == Conversation.last_inbound_id)
         .where(Conversation.service_id == staff.service_id)
@@ -122,13 +107,13 @@ async def list_conversations(
         stmt = stmt.where(or_(Conversation.person_id.is_(None), Conversation.person_id.not_in(victims)))
     stmt = stmt.order_by(Conversation.last_message_at.desc(), Conversation.id).limit(LIST_LIMIT)
     rows = []
-    for conversation, name, sender_enc in (await db.execute(stmt)).all():
+    for conversation, name, sender_enc, unread in (await db.execute(stmt)).all():
         rows.append(
             InboxRow(
                 id=conversation.id,
                 name=name or unknown_sender(vault, sender_enc),
                 known=name is not None,
-                unread=conversation.unread_count,
+                unread=unread,  # this member of staff's own (gateway.conversations.reads)
                 last_message_at=aware(conversation.last_message_at) if conversation.last_message_at else None,
                 state=conversation.state,
                 mine=conversation.assigned_staff_id == staff.user_id,
@@ -158,85 +143,3 @@ async def get_conversation(db: AsyncSession, staff: StaffContext, conversation_i
     return await db.scalar(
         select(Conversation).where(Conversation.id == conversation_id, Conversation.service_id == staff.service_id)
     )
-
-
-async def address_indexes(db: AsyncSession, conversation: Conversation) -> set[str]:
-    """Blind indexes of the addresses this conversation's messages come from and go to."""
-    found = set(
-        (
-            await db.scalars(
-                select(InboundMessage.sender_index).where(InboundMessage.conversation_id == conversation.id).distinct()
-            )
-        ).all()
-    )
-    if conversation.sender_index:
-        found.add(conversation.sender_index)
-    if conversation.person_id is not None:
-        found |= set(
-            (
-                await db.scalars(
-                    select(ContactPoint.value_index).where(
-                        ContactPoint.service_id == conversation.service_id,
-                        ContactPoint.person_id == conversation.person_id,
-                    )
-                )
-            ).all()
-        )
-    return found
-
-
-async def load_thread(
-    db: AsyncSession, vault: Vault, conversation: Conversation, *, after: datetime | None = None
-) -> list[ThreadItem]:
-    """Inbound messages and notifications of the conversation, oldest first (only newer than `after`)."""
-    inbound = select(InboundMessage).where(
-        InboundMessage.service_id == conversation.service_id, InboundMessage.conversation_id == conversation.id
-    )
-    if after is not None:  # the live script asks for what is new on every event: let the database filter
-        inbound = inbound.where(InboundMessage.received_at > after)
-    owners: list[Any] = []
-    indexes = await address_indexes(db, conversation)
-    if indexes:
-        owners.append(Notification.recipient_index.in_(indexes))
-    if conversation.person_id is not None:
-        owners.append(Notification.person_id == conversation.person_id)
-    items = [
-        ThreadItem(m.id, "in", m.channel, aware(m.received_at), vault.open(m.body_enc), None)
-        for m in (await db.scalars(inbound)).all()
-    ]
-    if owners:
-        outbound = select(Notification).where(Notification.service_id == conversation.service_id, or_(*owners))
-        if after is not None:
-            outbound = outbound.where(Notification.created_at > after)
-        items += [
-            ThreadItem(n.id, "out", n.channel, aware(n.created_at), vault.open(n.body_enc), n.status)
-            for n in (await db.scalars(outbound)).all()
-        ]
-    if conversation.person_id is not None:
-        items += await number_changes(db, vault, conversation, after)
-    return sorted(items, key=lambda item: (item.at, item.id))
-
-
-async def number_changes(
-    db: AsyncSession, vault: Vault, conversation: Conversation, after: datetime | None
-) -> list[ThreadItem]:
-    """A "number changed" line in the thread for each of the person's numbers retired as changed.
-
-    Names the last four digits only (the whole numbers are on the person's page)."""
-    query = select(ContactPoint).where(
-        ContactPoint.service_id == conversation.service_id,
-        ContactPoint.person_id == conversation.person_id,
-        ContactPoint.retired_reason == "changed",
-        ContactPoint.retired_at.is_not(None),
-    )
-    if after is not None:
-        query = query.where(ContactPoint.retired_at > after)
-    items = []
-    for point in (await db.scalars(query)).all():
-        assert point.retired_at is not None
-        digits = [c for c in vault.open(point.value_enc) if c.isdigit()]
-        what = "Number" if point.kind == "phone" else "Email address"
-        ending = f" ending {''.join(digits[-4:])}" if point.kind == "phone" and len(digits) >= 4 else ""
-        body = f"{what} changed: the old one{ending} is kept, marked retired, and nothing more is sent to it."
-        items.append(ThreadItem(point.id, "event", point.kind, aware(point.retired_at), body, None))
-    return items

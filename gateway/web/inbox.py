@@ -11,8 +11,9 @@
 Linking decides who gets the person's texts and who staff's replies go to, so it follows the victim
 rule (`gateway.victim_access`): the "This sender is" list offers only people the member of staff may
 see, and a link to a victim needs a role allowed victim data (anyone else gets 404, as for any
-person they may not see) and a confirmation naming the person (`confirm_person` = their id; a
-POST without it answers 400 with a page that asks). Every link is written to the case record of
+person they may not see). Every link needs a confirmation naming the person (`confirm_person` = their
+id): a POST without it answers with a page that asks (200; 400 for a victim, whose link must never
+be made by a form that skipped the question). Every link is written to the case record of
 each of the person's open cases (kind `contact`) and to the audit log.
 """
 
@@ -26,6 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import keys
+from gateway.conversations.reads import forget_reads
 from gateway.db import Case, CaseParticipant, ContactPoint, Conversation, InboundMessage, Person
 from gateway.db.write_lock import write_lock
 from gateway.domain import CaseStatus, Channel, ContactKind, RecordKind
@@ -131,18 +133,19 @@ async def link(request: web.Request) -> web.StreamResponse:
         if victim and not _victim_ok(request):
             log.warning("conversation.link_refused", conversation_id=str(conversation_id), reason="victim access")
             raise not_found()  # the same as a person who does not exist: an officer must not learn who is a victim
-        if victim and form.get("confirm_person") != str(person_id):
+        if form.get("confirm_person") != str(person_id):  # every link is confirmed, naming the person
             cases = await _open_case_refs(db, staff, person_id)
             return render_page(
                 request,
                 "link_confirm.html",
-                status=400,
+                status=400 if victim else 200,
+                victim=victim,
                 title="Confirm the link",
                 conversation=conversation,
                 person=person,
                 case_refs=cases,
                 channel=CHANNEL_WORDS.get(last.channel, "messages"),
-                errors=[f"Confirm that this sender is {person.display_name} before linking them."],
+                errors=[f"Confirm that this sender is {person.display_name} before linking them."] if victim else [],
             )
         target = await db.scalar(
             select(Conversation).where(Conversation.service_id == staff.service_id, Conversation.key == key)
@@ -176,6 +179,7 @@ async def link(request: web.Request) -> web.StreamResponse:
                 .where(Conversation.id == target.id)
                 .values(unread_count=Conversation.unread_count + conversation.unread_count)
             )
+            await forget_reads(db, conversation_id)
             await db.delete(await db.get(Conversation, conversation_id))
             target_id = target.id
         detail = {"person_id": str(person_id), "from_conversation": str(conversation_id), "victim": victim}

@@ -21,6 +21,9 @@ NOTICES = {
     "unlocked": "The account has been unlocked.",
     "totp_reset": "Two-factor sign-in has been reset: they set it up again at their next sign-in.",
     "enrolled": "Two-factor sign-in is set up.",
+    "scheduled_cancelled": "The scheduled message has been cancelled.",
+    "scheduled_edited": "The scheduled message has been changed.",
+    "scheduled_too_late": "Too late: that message is being sent or has been sent, so it was not changed.",
     "key_revoked": "The API key has been revoked: every gateway process refuses it within 5 seconds.",
 }
 
@@ -35,6 +38,7 @@ class NavItem:
 _NAV = (
     ("Inbox", "/inbox"),
     ("My caseload", "/caseload"),
+    ("Scheduled", "/scheduled"),
     ("Add client", "/people/new"),
     ("Cases", "/cases"),
     ("Broadcasts", "/broadcasts"),

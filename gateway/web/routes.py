@@ -33,6 +33,7 @@ from gateway.web import (
     merge_page,
     person_page,
     sandbox_phone,
+    scheduled_page,
     templates_page,
     unsubscribe_page,
 )
@@ -69,5 +70,6 @@ def setup_web(app: web.Application) -> None:
     app.router.add_routes(unsubscribe_page.routes)  # public: a signed link, not a staff page
     for chat in (inbox, conversation, compose, live_socket):  # inbox, conversations, live updates
         app.router.add_routes(chat.routes)
+    app.router.add_routes(scheduled_page.routes)  # scheduled messages; read marks and opt-out state
     live_socket.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static")

@@ -1,7 +1,8 @@
 """What the sandbox phone reads: the service's people with a phone, and one number's message thread.
 
-The thread is the notifications sent to the number (their sealed bodies opened here, for the
-page only) and the messages received from it, newest first, each found by blind index within
+The thread is the notifications the sandbox channel has sent to the number (provider `sandbox`
+with a `sent_at`: a scheduled message appears when it goes, not when it was written; their sealed
+bodies opened here, for the page only) and the messages received from it, newest first, each found by blind index within
 the service.
 """
 
@@ -75,8 +76,12 @@ async def thread(db: AsyncSession, vault: Vault, service_id: uuid.UUID, number: 
                 Notification.service_id == service_id,
                 Notification.channel == Channel.SMS.value,
                 Notification.recipient_index == index,
+                # only what the sandbox channel has sent: a row still waiting (scheduled, deferred
+                # by quiet hours, queued) has not reached the phone, and neither has a refused one
+                Notification.provider == "sandbox",
+                Notification.sent_at.is_not(None),
             )
-            .order_by(Notification.created_at.desc())
+            .order_by(Notification.sent_at.desc())
             .limit(MAX_MESSAGES)
         )
     ).all()
@@ -92,7 +97,9 @@ async def thread(db: AsyncSession, vault: Vault, service_id: uuid.UUID, number: 
             .limit(MAX_MESSAGES)
         )
     ).all()
-    messages = [PhoneMessage("sent", n.created_at, vault.open(n.body_enc), n.status, n.provider) for n in sent]
+    messages = [
+        PhoneMessage("sent", n.sent_at or n.created_at, vault.open(n.body_enc), n.status, n.provider) for n in sent
+    ]
     messages += [PhoneMessage("received", m.received_at, vault.open(m.body_enc), m.state, None) for m in received]
     messages.sort(key=lambda m: m.at, reverse=True)
     return messages[:MAX_MESSAGES]

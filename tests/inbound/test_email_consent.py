@@ -117,11 +117,12 @@ async def test_stop_from_the_address_the_token_was_sent_to_opts_out(make_gateway
     message = await write_from(gw, port, victim, VICTIM.upper(), "Stop")  # the same address, any case
 
     assert await opted_out(gw, VICTIM)
-    assert message.decisions[-1] == {
-        "handler": "opt_out",
-        "outcome": "stop",
-        "decision": "STOP: opted out of email messages from this service",
-    }
+    last = message.decisions[-1]
+    assert (last["handler"], last["outcome"], last["effect"]) == ("opt_out", "stop", "opted_out")
+    assert (
+        last["decision"]
+        == f"STOP: opted out of email messages from this service; filed in conversation {message.conversation_id}"
+    )
     [event] = await consent_events(gw)
     assert (event.action, event.source, event.inbound_id) == ("opt_out", "keyword", message.id)
 

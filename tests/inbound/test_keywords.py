@@ -94,8 +94,12 @@ async def test_stop_blocks_delivery_and_start_allows_it_again(gw: Gateway, fake_
     assert (row.channel, row.sender, row.opted_out, row.source) == ("sms", "", True, "keyword")
     assert await _consent(gw, PHONE) == [("opt_out", "STOP")]
     [message] = await gw.inbound()
-    assert message.state == "processed" and message.conversation_id is None, "a keyword ends the chain"
+    assert message.state == "processed", "a keyword ends the chain"
     assert [d["handler"] for d in message.decisions] == ["identify", "opt_out"]
+    assert message.decisions[-1]["effect"] == "opted_out"
+    [conversation] = await gw.conversations()  # ... and the message is in the officer's thread, unread
+    assert (message.conversation_id, conversation.unread_count) == (conversation.id, 1)
+    assert conversation.person_id == person.person_id
     [entry] = [e for e in await gw.record(person.case_id) if e.inbound_id == message.id]
     assert entry.kind == "inbound" and "opted out" in entry.summary
     assert entry.data["keyword"] == "STOP" and "Stop." not in entry.summary

@@ -109,13 +109,20 @@ async def test_transfer_appends_assignment_and_moves_conversations(
     no_csrf = await client.post(f"/cases/{case.ref}/transfer", data={"staff_id": str(colleague.id)})
     assert no_csrf.status == 403
 
-    response = await client.post(
-        f"/cases/{case.ref}/transfer", data={"staff_id": str(colleague.id), "csrf_token": token}
-    )
+    move = {"staff_id": str(colleague.id), "csrf_token": token}
+    no_reason = await client.post(f"/cases/{case.ref}/transfer", data=move)
+    assert no_reason.status == 400 and "Say why you are transferring" in await no_reason.text()
+    move["reason"] = "Officer moving to the north office"
+    asked = await client.post(f"/cases/{case.ref}/transfer", data=move)
+    text = await asked.text()
+    assert asked.status == 200 and "Yes, transfer to Carl Colleague" in text and case.ref in text
+    assert await _record(sessions, case.case_id) == [], "nothing moves before the confirmation"
+    response = await client.post(f"/cases/{case.ref}/transfer", data=move | {"confirm": str(colleague.id)})
     assert response.status == 200 and "The case has been transferred." in await response.text()
     entries = await _record(sessions, case.case_id)
     assert [e.kind for e in entries] == ["assignment"]
     assert entries[0].data["to_staff_id"] == str(colleague.id)
+    assert "Officer moving to the north office" in entries[0].summary + str(entries[0].data)
     async with sessions() as db:
         conversation = await db.scalar(select(Conversation).where(Conversation.person_id == case.person_id))
         assert conversation is not None and conversation.assigned_staff_id == colleague.id
@@ -137,14 +144,15 @@ async def test_only_the_handler_or_a_supervisor_may_transfer(
     case = await make_case(sessions, vault, service.id, assigned=handler.id)
     await sign_in(client, colleague)
     token = await csrf_from(client, f"/cases/{case.ref}")
-    taken = await client.post(f"/cases/{case.ref}/transfer", data={"staff_id": str(colleague.id), "csrf_token": token})
+    move = {"staff_id": str(colleague.id), "reason": "cover", "confirm": str(colleague.id)}
+    taken = await client.post(f"/cases/{case.ref}/transfer", data=move | {"csrf_token": token})
     assert taken.status == 403
     assert await _record(sessions, case.case_id) == []
 
     boss = await make_client()
     await sign_in(boss, supervisor)
     token = await csrf_from(boss, f"/cases/{case.ref}")
-    moved = await boss.post(f"/cases/{case.ref}/transfer", data={"staff_id": str(colleague.id), "csrf_token": token})
+    moved = await boss.post(f"/cases/{case.ref}/transfer", data=move | {"csrf_token": token})
     assert moved.status == 200
     assert [e.kind for e in await _record(sessions, case.case_id)] == ["assignment"]
 

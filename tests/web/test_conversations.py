@@ -86,9 +86,16 @@ async def test_claim_and_link_an_unknown_sender(
         f"/conversations/{conversation.id}/claim", data={"csrf_token": token}, allow_redirects=False
     )
     assert claimed.status == 303
+    asked = await client.post(
+        f"/conversations/{conversation.id}/link", data={"csrf_token": token, "person_id": str(person_id)}
+    )
+    assert asked.status == 200 and "Yes, this sender is" in await asked.text()  # a confirmation naming them
+    async with sessions() as db:
+        row = await db.get(Conversation, conversation.id)
+        assert row is not None and row.person_id is None, "nothing linked before the confirmation"
     linked = await client.post(
         f"/conversations/{conversation.id}/link",
-        data={"csrf_token": token, "person_id": str(person_id)},
+        data={"csrf_token": token, "person_id": str(person_id), "confirm_person": str(person_id)},
         allow_redirects=False,
     )
     assert linked.status == 303
@@ -120,7 +127,9 @@ async def test_send_to_an_opted_out_number_is_refused(
         await db.commit()
     client, _ = await signed_in_client(make_client, staff_factory, service.id)
     page = await (await client.get(f"/conversations/{conversation.id}")).text()
-    assert "Opted out" in page and 'action="/conversations/' + str(conversation.id) + '/send"' not in page
+    # the composer is on the page for a live opt-in, but hidden, and the notice shown
+    assert "Opted out" in page and '<div data-when-opted-in hidden data-testid="composer-on">' in page
+    assert '<p class="notice notice--warning" data-when-opted-out data-testid="composer-off">' in page
     token = await csrf_from(client, "/inbox")
     response = await client.post(
         f"/conversations/{conversation.id}/send", data={"csrf_token": token, "message": "Please call me"}

@@ -155,14 +155,19 @@ async def test_every_link_is_in_the_case_record(
     sessions: async_sessionmaker[AsyncSession],
     vault: Vault,
 ) -> None:
-    """Not only victims: a link to a client needs no confirmation but is recorded the same way."""
+    """Not only victims: a link to a client asks too (naming them) and is recorded the same way."""
     casey = await add_person(sessions, vault, service.id, "Casey Client", case_ref=f"C-{uuid.uuid4().hex[:6]}")
     stranger = await add_conversation(sessions, vault, service.id, STRANGER, "New number")
     officer = await as_role(make_client, staff_factory, service.id, "officer")
     token = await csrf_from(officer, f"/conversations/{stranger.id}")
+    asked = await officer.post(
+        f"/conversations/{stranger.id}/link", data={"csrf_token": token, "person_id": str(casey)}
+    )
+    text = await asked.text()
+    assert asked.status == 200 and "Casey Client" in text and ", a victim" not in text
     linked = await officer.post(
         f"/conversations/{stranger.id}/link",
-        data={"csrf_token": token, "person_id": str(casey)},
+        data={"csrf_token": token, "person_id": str(casey), "confirm_person": str(casey)},
         allow_redirects=False,
     )
     assert linked.status == 303
@@ -200,7 +205,8 @@ async def test_a_case_with_a_victim_goes_only_to_staff_allowed_victim_data(
         assert moved is not None and moved.assigned_staff_id == holder.id
     assert [e.kind for e in await record(sessions, case.case_id)] == []
 
-    done = await client.post(f"/cases/{case.ref}/transfer", data={"staff_id": str(colleague.id), "csrf_token": token})
+    move = {"staff_id": str(colleague.id), "reason": "leave cover", "confirm": str(colleague.id)}
+    done = await client.post(f"/cases/{case.ref}/transfer", data=move | {"csrf_token": token})
     assert done.status == 200 and "The case has been transferred." in await done.text()
 
 
