@@ -209,7 +209,15 @@ async def conversation_context(request: web.Request, conversation_id: uuid.UUID)
 async def conversation_page(request: web.Request) -> web.StreamResponse:
     conversation_id = parse_id(request.match_info["conversation_id"])
     context = await conversation_context(request, conversation_id)
-    context.update(await composer_context(request, context["target"], request.query.get("template")))
+    context.update(
+        await composer_context(
+            request,
+            context["target"],
+            request.query.get("template"),
+            person=context["person"],
+            case_id=context["conversation"].case_id,
+        )
+    )
     return render_page(request, "conversation.html", **context)
 
 
