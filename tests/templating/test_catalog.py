@@ -229,11 +229,13 @@ def test_shipped_templates_cover_both_languages() -> None:
         (Channel.SMS, "appointment_reminder"),
         (Channel.SMS, "office_closure"),
         (Channel.SMS, "free_text"),
+        (Channel.SMS, "call_your_officer"),
         (Channel.EMAIL, "appointment_reminder"),
         (Channel.EMAIL, "victim_offender_released"),
         (Channel.EMAIL, "victim_hearing_scheduled"),
         (Channel.EMAIL, "free_text"),
         (Channel.EMAIL, "staff_new_message_alert"),
+        (Channel.EMAIL, "staff_daily_digest"),
         (Channel.LETTER, "victim_offender_released"),
         (Channel.LETTER, "precompiled"),
     }
