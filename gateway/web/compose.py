@@ -161,7 +161,8 @@ async def send(request: web.Request) -> web.StreamResponse:
         notification_id=str(notification_id),
         scheduled=when is not None,
     )
-    raise see_other(f"/conversations/{conversation_id}#composer")
+    # The page comes back with a status message that takes the focus (status.js), so it is announced.
+    raise see_other(f"/conversations/{conversation_id}?done={'scheduled' if when else 'sent'}#composer")
 
 
 @routes.post("/conversations/{conversation_id}/preview")
