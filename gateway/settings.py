@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     # letters (gateway.letters): where print batches are written, and the daily cutoff on each service's clock
     letters_dir: Path = Path("letters")
     letters_cutoff: str = Field(default="17:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    # staff daily digest of unanswered replies (gateway.alerts.digest): when it goes, on each service's clock
+    digest_time: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     # a mail house that takes batches by SFTP (unset host: batches stay in GATEWAY_LETTERS_DIR)
     letters_sftp_host: str | None = None
     letters_sftp_port: int = Field(default=22, ge=1, le=65535)

@@ -10,12 +10,14 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.db import Template, TemplateVersion
 from gateway.domain import Channel
+from gateway.templating.fields import fields_json
 
 CACHE_SECONDS = 10.0
 
@@ -37,6 +39,7 @@ class TemplateRow:
     content_hash: str
     created_at: datetime
     updated_at: datetime
+    fields: dict[str, Any] | None = None  # declared fields (gateway.templating.fields), file order
 
 
 def _row(t: Template) -> TemplateRow:
@@ -54,7 +57,26 @@ def _row(t: Template) -> TemplateRow:
         t.content_hash,
         t.created_at,
         t.updated_at,
+        t.fields,
     )
+
+
+class _Placeholders(Protocol):
+    def placeholders(self, source: str) -> frozenset[str]: ...
+
+
+def template_placeholders(renderer: _Placeholders, row: TemplateRow) -> frozenset[str]:
+    """The placeholders a template version needs values for (body, and subject outside SMS)."""
+    names = renderer.placeholders(row.body)
+    if row.subject and row.channel is not Channel.SMS:
+        names |= renderer.placeholders(row.subject)
+    return names
+
+
+def template_fields(renderer: _Placeholders, row: TemplateRow) -> dict[str, dict[str, Any]]:
+    """What to send, in plain words: one entry per placeholder of this version (label, hint, example,
+    required), as the API's `personalisation` extension and the composer show it."""
+    return fields_json(row.fields, template_placeholders(renderer, row))
 
 
 class TemplateStore:
@@ -105,6 +127,7 @@ class TemplateStore:
             old.content_hash,
             current.created_at,
             old.created_at,
+            current.fields,  # descriptions are not versioned; `fields_json` keeps those this version uses
         )
 
     async def list(self, service_id: uuid.UUID, channel: Channel | None = None) -> list[TemplateRow]:

@@ -87,7 +87,7 @@ class OptOut:
 async def _file(message: InboundContext) -> str:
     """The keyword message joins its conversation, like any other reply (no alert, no auto-reply)."""
     if message.person is not None:
-        conversation, _, _ = await file_for_person(message)
+        conversation = (await file_for_person(message)).conversation
     else:
         inbound = message.inbound
         conversation = await file_message(message, key=sender_key(inbound.channel.value, inbound.sender_index))

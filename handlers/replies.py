@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 import structlog
@@ -162,14 +163,17 @@ def no_reply_reason(message: InboundContext) -> str | None:
     return None
 
 
-async def reply_once_a_day(message: InboundContext, kind: str, text: str) -> tuple[uuid.UUID | None, bool]:
+async def reply_once_a_day(
+    message: InboundContext, kind: str, text: str, *, slot: date | None = None
+) -> tuple[uuid.UUID | None, bool]:
     """Auto-reply at most once per address, kind and UTC day: (notification id, already replied today?).
 
     The `auto_replies` row is unique per (service, kind, address, day); two messages racing for the
     same slot make one transaction fail on it, and the pipeline retries that message, which then
-    finds the slot taken.
+    finds the slot taken. `slot` replaces the day: an out-of-office absence passes its first day,
+    so a client gets that reply once per absence.
     """
-    inbound, today = message.inbound, utcnow().date()
+    inbound, today = message.inbound, slot or utcnow().date()
     taken = await message.session.scalar(
         select(AutoReply.id).where(
             AutoReply.service_id == message.service.id,

@@ -61,7 +61,9 @@ def notification(base_url: str, vault: Vault, n: Notification) -> dict[str, Any]
     }
 
 
-def template(base_url: str, t: TemplateRow) -> dict[str, Any]:
+def template(base_url: str, t: TemplateRow, fields: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Notify's template fields, plus `personalisation`: what each placeholder means (an extension;
+    the official clients pass unknown keys through), so a caller never has to read the Jinja body."""
     return {
         "id": str(t.id),
         "name": t.name,
@@ -76,4 +78,5 @@ def template(base_url: str, t: TemplateRow) -> dict[str, Any]:
         "postage": t.postage,
         "language": t.language,
         "uri": f"{base_url}/v2/template/{t.id}/version/{t.version}",
+        "personalisation": fields if fields is not None else {},
     }

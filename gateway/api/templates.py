@@ -14,7 +14,7 @@ from gateway.api.schemas import PreviewRequest, parse_body
 from gateway.domain import Channel
 from gateway.errors import ApiError, NotFound, ValidationFailed
 from gateway.outbound import render_for
-from gateway.template_store import TemplateRow
+from gateway.template_store import TemplateRow, template_fields
 
 routes = web.RouteTableDef()
 MAX_VERSION = 2**31 - 1
@@ -44,13 +44,18 @@ async def list_templates(request: web.Request) -> web.Response:
         except ValueError:
             raise ValidationFailed(f"type {kind} is not one of [sms, email, letter]") from None
     rows = await request.app[keys.TEMPLATES].list(caller(request).service_id, channel)
-    base = request.app[keys.SETTINGS].base_url
-    return json_response({"templates": [present.template(base, t) for t in rows]})
+    base, renderer = request.app[keys.SETTINGS].base_url, request.app[keys.RENDERER]
+    return json_response({"templates": [present.template(base, t, template_fields(renderer, t)) for t in rows]})
 
 
 @routes.get("/v2/template/{template_id}")
 async def get_template(request: web.Request) -> web.Response:
-    return json_response(present.template(request.app[keys.SETTINGS].base_url, await _current(request)))
+    return _template_json(request, await _current(request))
+
+
+def _template_json(request: web.Request, row: TemplateRow) -> web.Response:
+    fields = template_fields(request.app[keys.RENDERER], row)
+    return json_response(present.template(request.app[keys.SETTINGS].base_url, row, fields))
 
 
 @routes.get("/v2/template/{template_id}/version/{version}")
@@ -65,7 +70,7 @@ async def get_template_version(request: web.Request) -> web.Response:
         found = await request.app[keys.TEMPLATES].version(caller(request).service_id, _template_id(request), version)
     if found is None:
         raise NotFound("No result found")
-    return json_response(present.template(request.app[keys.SETTINGS].base_url, found))
+    return _template_json(request, found)
 
 
 @routes.post("/v2/template/{template_id}/preview")
@@ -84,5 +89,6 @@ async def preview_template(request: web.Request) -> web.Response:
             "postage": template.postage,
             "fragment_count": rendered.fragments if template.channel is Channel.SMS else None,
             "encoding": rendered.encoding,
+            "personalisation": template_fields(request.app[keys.RENDERER], template),
         }
     )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.base import Base, new_id, utcnow
@@ -90,6 +90,16 @@ class StaffUser(Base):
     locked_until: Mapped[datetime | None] = mapped_column()
     out_of_office: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Alerts the member of staff chose (gateway.alerts, migration 0017): an email when a client writes
+    # (never the text), a daily digest of replies unanswered for more than `digest_after_hours`,
+    # and an absence (`away_from`..`away_until`) during which clients get `out_of_office` once and
+    # `covering_staff_id` gets their replies.
+    alert_new_messages: Mapped[bool] = mapped_column(default=False, server_default=false())
+    digest_after_hours: Mapped[int | None] = mapped_column(Integer)
+    digest_sent_on: Mapped[date | None] = mapped_column(Date)
+    away_from: Mapped[datetime | None] = mapped_column()
+    away_until: Mapped[datetime | None] = mapped_column()
+    covering_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
 
 
 class Template(Base):
@@ -108,6 +118,8 @@ class Template(Base):
     body: Mapped[str] = mapped_column(Text)
     postage: Mapped[str | None] = mapped_column(String(16))
     content_hash: Mapped[str] = mapped_column(String(64))
+    # what each placeholder means, from the file's `field.<name>:` lines (gateway.templating.fields)
+    fields: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     source_path: Mapped[str] = mapped_column(String(1024))
     archived: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,6 +20,8 @@ a timer of the in-process queue in embedded mode. Each run:
    `temporary-failure` ("the provider was unavailable"), as a message without a receipt does.
 6. Inbound messages left `received` past the same grace: `gateway.inbound.jobs.sweep_inbound`.
 7. Letters: each service's print batch once its daily cutoff has passed (`gateway.letters.schedule`).
+8. Staff daily digests of unanswered replies, once GATEWAY_DIGEST_TIME has passed on each service's
+   clock (`gateway.alerts.digest`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy import and_, or_, select
 
+from gateway.alerts.digest import send_due_digests
 from gateway.db import Notification
 from gateway.db.base import utcnow
 from gateway.domain import NotificationStatus
@@ -128,9 +131,11 @@ async def sweep(ctx: JobContext) -> str:
             await resume_sender(ctx, key)
     inbound = await sweep_inbound(dict(ctx))  # inbound messages left `received` (gateway.inbound.jobs)
     letters = await batch_due_letters(ctx, now)  # the daily print batch at each service's cutoff
+    digests = await send_due_digests(ctx, now)  # staff digests of unanswered replies, at each service's time
     summary = (
         f"requeued={len(requeue)} released={len(released)} abandoned={len(abandoned)} timed_out={len(timed_out)}"
-        f" expired={len(expired)} paused_senders={len(paused)} inbound={inbound} letter_batches={len(letters)}"
+        f" expired={len(expired)} paused_senders={len(paused)} inbound={inbound} digests={len(digests)}"
+        f" letter_batches={len(letters)}"
     )
     if requeue or abandoned or timed_out or expired:
         log.info(

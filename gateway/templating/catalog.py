@@ -8,6 +8,7 @@ then the body::
     name: Appointment reminder
     subject: ...          (email and letter only)
     postage: first        (letter only: first, marketing or certified; Notify's second, economy too)
+    field.first_name: First name | hint: ... | example: Jordan   (one per placeholder: see `fields`)
     ---
     Body text with {{ placeholders }}.
 
@@ -28,7 +29,8 @@ import jinja2
 
 from gateway.domain import Channel
 from gateway.letters.postage import ACCEPTED_NAMES
-from gateway.templating.render import make_environment
+from gateway.templating.fields import FIELD_KEY, FieldSpec, FieldSyntaxError, check_fields, parse_field
+from gateway.templating.render import make_environment, placeholders_of
 
 POSTAGE = ACCEPTED_NAMES  # gateway.letters.postage: ours, and Notify's names for them
 DEFAULT_POSTAGE = "second"  # Notify's default when a template does not say (USPS Marketing Mail here)
@@ -62,6 +64,12 @@ class TemplateFile:
     postage: str | None
     path: Path
     content_hash: str
+    fields: tuple[FieldSpec, ...] = ()
+
+    @property
+    def fields_json(self) -> dict[str, dict[str, object]]:
+        """The declared fields as stored in `templates.fields`, in the file's order."""
+        return {spec.name: spec.as_json() for spec in self.fields}
 
     @property
     def source_path(self) -> str:
@@ -108,10 +116,11 @@ def _parse(path: Path, text: str) -> _Parsed:
         key, value = key.strip(), value.strip()
         if not sep:
             raise TemplateFileError(path, f"line {lineno}: expected 'key: value', got {line!r}")
-        if key not in _FIELDS:
+        if key not in _FIELDS and not FIELD_KEY.match(key):
             raise TemplateFileError(
                 path,
-                f"line {lineno}: unknown front-matter key {key!r} (allowed: {', '.join(sorted(_FIELDS))})",
+                f"line {lineno}: unknown front-matter key {key!r} "
+                f"(allowed: {', '.join(sorted(_FIELDS))}, field.<placeholder>)",
             )
         if key in fields:
             raise TemplateFileError(path, f"line {lineno}: {key!r} is given twice")
@@ -179,6 +188,19 @@ def load_template_file(path: Path, channel: Channel, language: str, env: jinja2.
         _check_syntax(env, path, subject_field[0], "the subject", subject_field[1])
     _check_syntax(env, path, parsed.body, "the body", parsed.body_line)
 
+    fields: list[FieldSpec] = []
+    for key, (value, lineno) in parsed.fields.items():
+        if found := FIELD_KEY.match(key):
+            try:
+                fields.append(parse_field(found.group(1), value))
+            except FieldSyntaxError as exc:
+                raise TemplateFileError(path, f"line {lineno}: {exc}") from None
+    needed = placeholders_of(env, parsed.body) | (placeholders_of(env, subject) if subject else frozenset())
+    # A file with no field lines is accepted (labels are then made from the names); once it
+    # describes one, it must describe them all, so a half-described form never reaches staff.
+    if fields and (mismatch := check_fields((f.name for f in fields), needed)) is not None:
+        raise TemplateFileError(path, mismatch)
+
     name = parsed.fields["name"][0]
     return TemplateFile(
         id=template_id,
@@ -191,6 +213,7 @@ def load_template_file(path: Path, channel: Channel, language: str, env: jinja2.
         postage=postage,
         path=path,
         content_hash=content_hash(name, subject, parsed.body, postage),
+        fields=tuple(fields),
     )
 
 

@@ -86,6 +86,11 @@ def make_environment() -> ImmutableSandboxedEnvironment:
     )
 
 
+def placeholders_of(env: jinja2.Environment, source: str) -> frozenset[str]:
+    """The names a template source needs values for (Jinja's own globals are not placeholders)."""
+    return frozenset(name for name in meta.find_undeclared_variables(env.parse(source)) if name not in env.globals)
+
+
 _SCALARS = (str, int, float, Decimal, date, datetime)
 _BLANK_LINES = re.compile(r"\n{3,}")
 _URL = re.compile(r"https?://[^\s<>\"']+")

@@ -80,6 +80,7 @@ async def sync_templates(session: AsyncSession, catalog: Sequence[TemplateFile])
                     body=file.body,
                     postage=file.postage,
                     content_hash=file.content_hash,
+                    fields=file.fields_json,
                     source_path=file.source_path,
                     archived=False,
                     created_at=now,
@@ -105,6 +106,10 @@ async def sync_templates(session: AsyncSession, catalog: Sequence[TemplateFile])
         if moved:
             # A renamed or restored file keeps its id and history; only where it lives changes.
             row.slug, row.language, row.source_path, row.archived = place
+        if row.fields != file.fields_json:
+            # Field descriptions are words for people, not what a recipient sees: no new version.
+            row.fields = file.fields_json
+            moved = True
         if content_changed or moved:
             row.updated_at = now
 

@@ -167,7 +167,8 @@ async def participants(db: AsyncSession, vault: Vault, case_id: uuid.UUID, *, sh
     return result
 
 
-async def timeline(db: AsyncSession, case: Case, where: TimelineFilter) -> list[RecordEntry]:
+async def filtered_entries(db: AsyncSession, case: Case, where: TimelineFilter) -> Select[RecordEntry]:
+    """The case's entries this viewer may see that match the filter (the page and its exports alike)."""
     query = await visible_entries(
         db, case.service_id, select(RecordEntry).where(RecordEntry.case_id == case.id), where.hide_victims
     )
@@ -177,7 +178,25 @@ async def timeline(db: AsyncSession, case: Case, where: TimelineFilter) -> list[
         query = query.where(RecordEntry.at >= day_start(where.since, where.timezone))
     if where.until:
         query = query.where(RecordEntry.at < day_start(where.until + timedelta(days=1), where.timezone))
+    return query
+
+
+async def timeline(db: AsyncSession, case: Case, where: TimelineFilter) -> list[RecordEntry]:
+    query = await filtered_entries(db, case, where)
     return list((await db.scalars(query.order_by(RecordEntry.seq.desc()).limit(MAX_ENTRIES))).all())
+
+
+async def client_of(db: AsyncSession, case_id: uuid.UUID) -> uuid.UUID | None:
+    """The case's client: the person its record is about, named in exports."""
+    return await db.scalar(
+        select(CaseParticipant.person_id)
+        .where(
+            CaseParticipant.case_id == case_id,
+            CaseParticipant.role == ParticipantRole.CLIENT.value,
+        )
+        .order_by(CaseParticipant.id)
+        .limit(1)
+    )
 
 
 async def transfer(

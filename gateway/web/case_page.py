@@ -23,12 +23,14 @@ from gateway import keys
 from gateway.db import Case, StaffUser
 from gateway.directory.reassign import MAX_REASON_CHARS
 from gateway.domain import RecordKind, Role
+from gateway.record_words import RecordReader
 from gateway.web import audit
 from gateway.web.access import audit_view, can_see_victim_data, not_found, parse_id, signed_in
 from gateway.web.case_data import (
     TimelineFilter,
     add_note,
     case_handlers,
+    client_of,
     find_case,
     has_victims,
     list_cases,
@@ -47,6 +49,19 @@ routes = web.RouteTableDef()
 MAX_NOTE_CHARS = 4000
 NO_REASON = "Say why you are transferring the case: the reason goes on the case record."
 KINDS = [kind.value for kind in RecordKind]
+KIND_WORDS = {
+    "outbound": "Sent",
+    "status": "Delivery",
+    "inbound": "Reply",
+    "handler": "Routing",
+    "note": "Note",
+    "export": "Export",
+    "assignment": "Assignment",
+    "details": "Details changed",
+    "merge": "Merge",
+    "consent": "Consent",
+    "contact": "Contact linked",
+}
 CASE_NOTICES = {
     "transferred": "The case has been transferred.",
     "noted": "Your note has been added to the record.",
@@ -79,7 +94,7 @@ VICTIM_TRANSFER = (
 )
 
 
-def _date(raw: str, label: str, problems: list[str]) -> date | None:
+def parse_day(raw: str, label: str, problems: list[str]) -> date | None:
     """A date filter; a value that is not a date adds a problem (shown, with a 400) and filters nothing."""
     raw = raw.strip()
     try:
@@ -112,8 +127,8 @@ async def case_detail_page(request: web.Request, errors: list[str] | None = None
     errors = list(errors or [])
     where = TimelineFilter(
         kind if kind in KINDS else None,
-        _date(query.get("from", ""), "from", errors),
-        _date(query.get("to", ""), "to", errors),
+        parse_day(query.get("from", ""), "from", errors),
+        parse_day(query.get("to", ""), "to", errors),
         staff.service.timezone,
         hide_victims=not can_see_victim_data(staff, staff.service),
     )
@@ -128,6 +143,14 @@ async def case_detail_page(request: web.Request, errors: list[str] | None = None
         letters = await case_letters(db, request.app[keys.VAULT], staff, case.id)
         staff_list = await case_handlers(db, staff.service_id)
         targets = await transfer_targets(db, staff, case)
+        reader = await RecordReader.load(
+            db,
+            request.app[keys.VAULT],
+            staff.service_id,
+            entries,
+            client_id=await client_of(db, case.id),
+            with_text=False,
+        )
         await db.commit()
     names = {f"staff:{u.id}": u.name for u in staff_list}
     handler = next((u for u in staff_list if u.id == case.assigned_staff_id), None)
@@ -140,7 +163,7 @@ async def case_detail_page(request: web.Request, errors: list[str] | None = None
         case_url=case_url(case.external_ref),
         case_notice=CASE_NOTICES.get(query.get("case_done", "")),
         participants=people,
-        entries=entries,
+        entries=[(e, reader.line(e)) for e in entries],
         actor_names=names,
         handler=handler,
         letters=letters,
@@ -150,6 +173,7 @@ async def case_detail_page(request: web.Request, errors: list[str] | None = None
         filter_kind=where.kind or "",
         filter_from=where.since.isoformat() if where.since else "",
         filter_to=where.until.isoformat() if where.until else "",
+        kind_words=KIND_WORDS,
         errors=errors or [],
     )
 

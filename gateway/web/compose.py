@@ -33,8 +33,16 @@ from gateway.localtime import NonexistentTime, from_local
 from gateway.outbound import prepare_notification
 from gateway.record import append_entry
 from gateway.sendtime.policy import Addressee, is_opted_out, unsendable_reason
+from gateway.templating import sms_length
 from gateway.web.access import parse_id, signed_in
-from gateway.web.compose_form import FIELD_PREFIX, FREE_TEXT, chosen_template, composer_context
+from gateway.web.compose_form import (
+    FIELD_PREFIX,
+    FREE_TEXT,
+    chosen_template,
+    composer_context,
+    length_warnings,
+    render_preview,
+)
 from gateway.web.conversation import conversation_context, parse_via, reply_target, visible_conversation
 from gateway.web.render import render_page, see_other
 
@@ -153,7 +161,36 @@ async def send(request: web.Request) -> web.StreamResponse:
         notification_id=str(notification_id),
         scheduled=when is not None,
     )
-    raise see_other(f"/conversations/{conversation_id}#composer")
+    # The page comes back with a status message that takes the focus (status.js), so it is announced.
+    raise see_other(f"/conversations/{conversation_id}?done={'scheduled' if when else 'sent'}#composer")
+
+
+@routes.post("/conversations/{conversation_id}/preview")
+async def preview(request: web.Request) -> web.Response:
+    """The composer's live preview: the message rendered with what is typed so far, its length and
+    warnings (JSON, for composer.js). Nothing is stored; the same visibility rules as the page."""
+    conversation_id = parse_id(request.match_info["conversation_id"])
+    form = await request.post()
+    async with request.app[keys.SESSIONS]() as db:
+        conversation = await visible_conversation(db, request, conversation_id)
+        target = await reply_target(db, request.app[keys.VAULT], conversation)
+    if target is None:
+        raise web.HTTPNotFound()
+    template = await chosen_template(request, target.channel, str(form.get("template", "") or ""))
+    if template is None:
+        text = str(form.get("message", ""))
+        length = sms_length(text)
+        characters = length.characters if target.channel is Channel.SMS else len(text)
+        fragments = length.fragments if target.channel is Channel.SMS else 0
+        warnings = length_warnings(target.channel, characters, fragments)
+        body: dict[str, Any] = {"body": text, "characters": characters, "fragments": fragments}
+        body |= {"encoding": length.encoding, "warnings": list(warnings), "complete": bool(text.strip())}
+        return web.json_response(body)
+    return web.json_response(render_preview(request, template, _typed(form)).as_json())
+
+
+def _typed(form: Any) -> dict[str, str]:
+    return {k[len(FIELD_PREFIX) :]: v for k, v in form.items() if k.startswith(FIELD_PREFIX) and isinstance(v, str)}
 
 
 async def _refused(
@@ -161,8 +198,17 @@ async def _refused(
 ) -> web.Response:
     """The page again with the reason and what was typed, as a 400; nothing was stored."""
     context = await conversation_context(request, conversation_id)
-    values = {k[len(FIELD_PREFIX) :]: v for k, v in form.items() if k.startswith(FIELD_PREFIX) and isinstance(v, str)}
-    context.update(await composer_context(request, context["target"], raw_template, values))
+    values = _typed(form)
+    context.update(
+        await composer_context(
+            request,
+            context["target"],
+            raw_template,
+            values,
+            person=context["person"],
+            case_id=context["conversation"].case_id,
+        )
+    )
     log.info("conversation.send_refused", conversation_id=str(conversation_id))
     return render_page(
         request,

@@ -52,6 +52,9 @@ STATUS_LABELS = {
 }
 
 
+SENT_STATUS = {"sent": "Your message has been sent.", "scheduled": "Your message has been scheduled."}
+
+
 @dataclass(frozen=True, slots=True)
 class ReplyTarget:
     """Where a reply goes: the channel and address of the person's last message (or their phone)."""
@@ -264,7 +267,16 @@ async def conversation_context(request: web.Request, conversation_id: uuid.UUID)
 async def conversation_page(request: web.Request) -> web.StreamResponse:
     conversation_id = parse_id(request.match_info["conversation_id"])
     context = await conversation_context(request, conversation_id)
-    context.update(await composer_context(request, context["target"], request.query.get("template")))
+    context["composer_status"] = SENT_STATUS.get(request.query.get("done", ""))
+    context.update(
+        await composer_context(
+            request,
+            context["target"],
+            request.query.get("template"),
+            person=context["person"],
+            case_id=context["conversation"].case_id,
+        )
+    )
     return render_page(request, "conversation.html", **context)
 
 

@@ -5,7 +5,8 @@ is simply not found. Victim conversations (the person is a victim participant of
 victim-services service) are left out for roles `can_see_victim_data` does not allow.
 
 Phone numbers and message bodies are sealed at rest: they are opened here, only for what a page
-shows (the last four digits of an unknown sender in lists; the whole thread on its own page), and
+shows (the last four digits of an unknown sender and a one-line preview of the last reply in lists;
+the whole thread on its own page), and
 searched by blind index of the normalised number, never by pattern matching on sealed columns.
 """
 
@@ -16,12 +17,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.conversations.reads import unread_for
 from gateway.crypto import Vault
-from gateway.db import Case, CaseParticipant, ContactPoint, Conversation, InboundMessage, Person
+from gateway.db import (
+    Case,
+    CaseParticipant,
+    ContactPoint,
+    Conversation,
+    InboundMessage,
+    Notification,
+    Person,
+    StaffUser,
+)
 from gateway.domain import ServiceKind
 from gateway.recipients import InvalidRecipient, normalise_phone
 from gateway.victim_access import can_see_victim_data, victim_people
@@ -43,6 +53,19 @@ class InboxRow:
     state: str
     mine: bool
     victim: bool
+    preview: str | None = None  # the last message's first line, cut short (issue 14)
+    claimed_by: str | None = None  # the name of the member of staff it is assigned to
+
+
+PREVIEW_CHARS = 80
+
+
+def preview_line(body: str | None) -> str | None:
+    """One line of a message for a list: its first non-blank line, at most `PREVIEW_CHARS` characters."""
+    if not body:
+        return None
+    line = next((part.strip() for part in body.splitlines() if part.strip()), "")
+    return line if len(line) <= PREVIEW_CHARS else line[: PREVIEW_CHARS - 1].rstrip() + "…"
 
 
 def aware(value: datetime) -> datetime:
@@ -61,11 +84,14 @@ def _search(staff: StaffContext, vault: Vault, region: str, text: str) -> Any:
         Conversation.person_id.in_(
             select(Person.id).where(Person.service_id == sid, Person.display_name.ilike(f"%{_escape(text)}%", "\\"))
         ),
-        Conversation.case_id.in_(select(Case.id).where(Case.service_id == sid, Case.external_ref == text)),
+        # a case reference matches whatever its case: "cr-7001" finds CR-7001
+        Conversation.case_id.in_(
+            select(Case.id).where(Case.service_id == sid, func.lower(Case.external_ref) == text.lower())
+        ),
         Conversation.person_id.in_(
             select(CaseParticipant.person_id)
             .join(Case, Case.id == CaseParticipant.case_id)
-            .where(Case.service_id == sid, Case.external_ref == text)
+            .where(Case.service_id == sid, func.lower(Case.external_ref) == text.lower())
         ),
     ]
     try:
@@ -91,9 +117,17 @@ async def list_conversations(
 ) -> list[InboxRow]:
     """The inbox rows for a tab and an optional search, newest first."""
     stmt = (
-        select(Conversation, Person.display_name, InboundMessage.sender_enc, unread_for(staff.user_id).label("unread"))
+        select(
+            Conversation,
+            Person.display_name,
+            InboundMessage.sender_enc,
+            unread_for(staff.user_id).label("unread"),
+            InboundMessage.body_enc,
+            StaffUser.name,
+        )
         .outerjoin(Person, Person.id == Conversation.person_id)
         .outerjoin(InboundMessage, InboundMessage.id == Conversation.last_inbound_id)
+        .outerjoin(StaffUser, StaffUser.id == Conversation.assigned_staff_id)
         .where(Conversation.service_id == staff.service_id)
     )
     if tab == "mine":
@@ -107,7 +141,12 @@ async def list_conversations(
         stmt = stmt.where(or_(Conversation.person_id.is_(None), Conversation.person_id.not_in(victims)))
     stmt = stmt.order_by(Conversation.last_message_at.desc(), Conversation.id).limit(LIST_LIMIT)
     rows = []
-    for conversation, name, sender_enc, unread in (await db.execute(stmt)).all():
+    may_see_victims = not hides_victims(staff)
+    for conversation, name, sender_enc, unread, body_enc, claimer in (await db.execute(stmt)).all():
+        victim = conversation.person_id in victims
+        # A victim's words are shown only to roles allowed victim data (such rows are not even listed
+        # for anyone else; this keeps the rule where the text is opened).
+        preview = preview_line(vault.open(body_enc)) if body_enc and (may_see_victims or not victim) else None
         rows.append(
             InboxRow(
                 id=conversation.id,
@@ -117,7 +156,9 @@ async def list_conversations(
                 last_message_at=aware(conversation.last_message_at) if conversation.last_message_at else None,
                 state=conversation.state,
                 mine=conversation.assigned_staff_id == staff.user_id,
-                victim=conversation.person_id in victims,
+                victim=victim,
+                preview=preview,
+                claimed_by=claimer,
             )
         )
     return rows

@@ -19,6 +19,7 @@ from gateway.web import (
     admin_import,
     admin_keys,
     admin_staff,
+    alert_settings,
     case_export,
     case_page,
     caseload,
@@ -62,6 +63,7 @@ def setup_web(app: web.Application) -> None:
         app.router.add_routes(module.routes)
     app.router.add_routes(admin_import.routes)
     app.router.add_routes(admin_audit.routes)
+    app.router.add_routes(alert_settings.routes)  # /account/alerts: alerts and out of office (gateway.alerts)
     for directory in (caseload, add_client, person_page, merge_page):  # people and cases (/people/new first)
         app.router.add_routes(directory.routes)
     app.router.add_routes(sandbox_phone.routes)

@@ -9,7 +9,8 @@ A reply takes the real inbound path: it is stored exactly as the Twilio webhook 
 the conversation, the case record, opt-out keywords and every other handler.
 
 Numbers never travel in a URL (they would land in access logs): a person is chosen by id, and a
-typed number is sent in a POST body.
+typed number is sent in a POST body. A reply redirects (POST-redirect-GET) to the phone by the
+person's id, or by the reply's own id (`reply=`), so a refresh never posts it again.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import uuid
 
 import structlog
 from aiohttp import web
+from sqlalchemy import select
 
 from gateway import keys
-from gateway.db import Service
+from gateway.db import InboundMessage, Service
 from gateway.domain import Channel
 from gateway.inbound.store import Arrival, enqueue_processing, store_inbound
 from gateway.recipients import InvalidRecipient, normalise_phone
@@ -73,11 +75,35 @@ async def _page(
     )
 
 
+REPLIED = "Reply sent to the gateway."
+
+
 @routes.get("/sandbox")
 async def sandbox_page(request: web.Request) -> web.StreamResponse:
+    """The phone of a chosen person, or (`reply=<id>`) of the number a sandbox reply came from."""
     staff = signed_in(request)
     raw = request.query.get("person")
-    return await _page(request, staff, person_id=parse_id(raw) if raw else None)
+    notice = REPLIED if request.query.get("done") == "replied" else None
+    raw_reply = request.query.get("reply")
+    if raw_reply:
+        number = await _reply_number(request, staff, parse_id(raw_reply))
+        return await _page(request, staff, number=number, notice=notice)
+    return await _page(request, staff, person_id=parse_id(raw) if raw else None, notice=notice)
+
+
+async def _reply_number(request: web.Request, staff: StaffContext, inbound_id: uuid.UUID) -> str:
+    """The number a sandbox reply of this service came from (so the number stays out of the URL)."""
+    async with request.app[keys.SESSIONS]() as db:
+        found = await db.scalar(
+            select(InboundMessage.sender_enc).where(
+                InboundMessage.id == inbound_id,
+                InboundMessage.service_id == staff.service_id,
+                InboundMessage.provider_id.startswith("sandbox-"),
+            )
+        )
+    if found is None:
+        raise web.HTTPNotFound()
+    return request.app[keys.VAULT].open(found)
 
 
 def _number(request: web.Request, raw: object) -> str | None:
@@ -137,6 +163,7 @@ async def sandbox_reply(request: web.Request) -> web.StreamResponse:
     inbound_id, _ = await store_inbound(request.app[keys.ENGINE], request.app[keys.VAULT], arrival)
     await enqueue_processing(request.app.get(keys.QUEUE), inbound_id)
     log.info("sandbox.reply_stored", inbound_id=str(inbound_id), staff_id=str(staff.user_id))
+    # POST-redirect-GET: reloading the page shows the phone again and never sends the reply twice.
     if person_id is not None:
-        raise see_other(f"/sandbox?person={person_id}")
-    return await _page(request, staff, number=number, notice="Reply sent to the gateway.")
+        raise see_other(f"/sandbox?person={person_id}&done=replied")
+    raise see_other(f"/sandbox?reply={inbound_id}&done=replied")

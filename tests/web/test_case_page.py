@@ -230,7 +230,8 @@ async def test_csv_export_is_in_order_without_sealed_data_and_recorded(
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["seq"] for r in rows] == ["1", "2", "3", "4"]
     assert [r["kind"] for r in rows] == ["note", "note", "note", "export"]
-    assert case.phone not in text and "Jordan Rivera" not in text
+    assert case.phone not in text
+    assert {r["client"] for r in rows} == {"Jordan Rivera"}, "the export names the client (issue 14)"
     async with sessions() as db:
         sealed = await db.scalar(select(RecordEntry.hash).where(RecordEntry.case_id == case.case_id).limit(1))
         assert sealed and sealed in text  # hashes are exported; nothing sealed is

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -100,6 +101,12 @@ async def victim_record(
 VICTIM_ENTRIES = ("victim_in", "victim_out", "victim_link")
 
 
+def record_seqs(page: str) -> list[int]:
+    """The entry numbers in the case page's record table, newest first."""
+    table = page.split('data-testid="record"', 1)[1].split("</table>", 1)[0]
+    return [int(n) for n in re.findall(r'<tr data-kind="[a-z_]+">\s*<td>(\d+)</td>', table)]
+
+
 async def test_an_officer_sees_nothing_of_a_victims_activity(
     make_client: Any,
     staff_factory: StaffFactory,
@@ -115,11 +122,10 @@ async def test_an_officer_sees_nothing_of_a_victims_activity(
     await sign_in(client, officer)
 
     page = await (await client.get(f"/cases/{case.ref}")).text()
-    for name in VICTIM_ENTRIES:
-        assert summaries[name] not in page, name
-    assert summaries["client_in"] in page and summaries["note"] in page
+    # the page reads in plain words (issue 14), so entries are found by their number: 1-3 are the victim's
+    assert record_seqs(page) == [5, 4] and "Vera" not in page and "Home visit done" in page
     inbound_only = await (await client.get(f"/cases/{case.ref}", params={"kind": "inbound"})).text()
-    assert summaries["client_in"] in inbound_only and summaries["victim_in"] not in inbound_only
+    assert record_seqs(inbound_only) == [4]
 
     token = await csrf_from(client, f"/cases/{case.ref}")
     exported = await client.post(f"/cases/{case.ref}/export", data={"format": "csv", "csrf_token": token})
@@ -147,11 +153,11 @@ async def test_an_advocate_sees_the_whole_record(
     unit = await make_service(sessions, vault)
     await set_service_kind(sessions, unit.id, "victim_services")
     advocate = await staff_factory(unit.id, roles=("victim_advocate",))
-    case, summaries = await victim_record(sessions, vault, unit.id, advocate.id)
+    case, _summaries = await victim_record(sessions, vault, unit.id, advocate.id)
     client = await make_client()
     await sign_in(client, advocate)
     page = await (await client.get(f"/cases/{case.ref}")).text()
-    assert all(summary in page for summary in summaries.values())
+    assert record_seqs(page) == [5, 4, 3, 2, 1] and "Vera Victim" in page and "Home visit done" in page
     token = await csrf_from(client, f"/cases/{case.ref}")
     exported = await client.post(f"/cases/{case.ref}/export", data={"format": "csv", "csrf_token": token})
     assert len(list(csv.DictReader(io.StringIO(await exported.text())))) == 6

@@ -1,7 +1,7 @@
 """conversation_reads: read state per member of staff; inbound messages indexed by conversation and time
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-05 19:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import gateway.db.base
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Quiet hours: services.quiet_hours; notifications.automatic, send_before, quiet_override
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0017
 Create Date: 2026-12-05 19:10:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import gateway.db.base
 
 revision = "0018"
-down_revision = "0014"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
