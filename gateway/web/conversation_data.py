@@ -28,7 +28,6 @@ from gateway.db import (
     ContactPoint,
     Conversation,
     InboundMessage,
-    Notification,
     Person,
     StaffUser,
 )
