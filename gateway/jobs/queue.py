@@ -97,7 +97,7 @@ class LocalQueue:
         self._slots = asyncio.Semaphore(max_jobs)
         self._job_timeout = job_timeout
         self._pending: dict[str, asyncio.Task[None]] = {}
-        self._deferred: set[str] = set()
+        self._deferred: dict[str, float] = {}  # job id -> when it is due (the event loop's clock)
         self._timers: list[asyncio.Task[None]] = []
         self._closing = False
 
@@ -126,11 +126,11 @@ class LocalQueue:
             if defer > 0:
                 if self._closing:
                     return
-                self._deferred.add(job_id)
+                self._deferred[job_id] = asyncio.get_running_loop().time() + defer
                 try:
                     await asyncio.sleep(defer)
                 finally:
-                    self._deferred.discard(job_id)
+                    self._deferred.pop(job_id, None)
             if job_try > spec.max_tries:
                 log.error("job.max_tries", job=spec.name, job_id=job_id, max_tries=spec.max_tries)
                 return
@@ -160,10 +160,19 @@ class LocalQueue:
 
         self._timers.append(asyncio.create_task(tick(), name=f"timer {function}"))
 
-    async def join(self) -> None:
-        """Wait until no job is pending, running or deferred (jobs may enqueue more meanwhile)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending.values()), return_exceptions=True)
+    async def join(self, *, horizon: float = 120.0) -> None:
+        """Wait until no job is pending or running and none is deferred to within `horizon` seconds (jobs
+        may enqueue more meanwhile). A job deferred further — a text held for the morning by quiet hours,
+        a scheduled message — stays scheduled and is not waited for."""
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            waiting = [
+                task for job_id, task in self._pending.items() if self._deferred.get(job_id, now) - now <= horizon
+            ]
+            if not waiting:
+                return
+            await asyncio.wait(waiting, timeout=0.2, return_when=asyncio.FIRST_COMPLETED)
 
     async def close(self) -> None:
         self._closing = True

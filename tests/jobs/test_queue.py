@@ -91,6 +91,15 @@ async def test_local_queue_defers_and_retries_as_arq_does(local: LocalQueue, rec
     assert [c[1] for c in recorder.calls if c[0] == "x"] == [1, 2]  # max_tries=2: no third run
 
 
+async def test_local_queue_join_waits_for_soon_but_not_for_the_morning(local: LocalQueue, recorder: Recorder) -> None:
+    """A job deferred past the horizon (a text quiet hours hold until 08:00) stays scheduled; join returns."""
+    await local.enqueue("record", "soon", defer_by=0.1)
+    await local.enqueue("record", "morning", job_id="morning", defer_by=3600)
+    await asyncio.wait_for(local.join(horizon=1.0), 5)
+    assert [c[0] for c in recorder.calls] == ["soon"]
+    assert not await local.enqueue("record", "morning", job_id="morning")  # still pending, not dropped
+
+
 async def test_local_queue_bounds_concurrency_and_survives_errors(local: LocalQueue, recorder: Recorder) -> None:
     await local.enqueue("broken", "boom")
     for _ in range(5):
