@@ -127,7 +127,8 @@ async def queue_notification(
 async def queue_reply(message: InboundContext, text: str, *, automatic: bool = False) -> uuid.UUID | None:
     """Answer the sender on the channel they wrote on, from the number or address they wrote to.
     A keyword's answer (STOP, HELP) goes at once, whatever the hour: the sender just asked for it and
-    carriers require it; an auto-reply (`automatic`) keeps quiet hours."""
+    carriers require it. `automatic` makes the reply keep quiet hours; the auto-replies do not set it yet
+    (they answer a message just received; see the README's "Quiet hours")."""
     inbound = message.inbound
     language = message.person.language if message.person is not None else "en"
     personalisation: dict[str, Any] = {"message": text}
@@ -184,7 +185,7 @@ async def reply_once_a_day(
     )
     if taken is not None:
         return None, True
-    notification_id = await queue_reply(message, text, automatic=True)
+    notification_id = await queue_reply(message, text)
     message.session.add(
         AutoReply(
             service_id=message.service.id,
