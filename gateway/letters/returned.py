@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from gateway.api.intake import insert_notifications
 from gateway.db import Notification
@@ -59,11 +59,19 @@ def read_report(text: str) -> list[str]:
     return cells
 
 
-def _as_id(value: str) -> uuid.UUID | None:
+def letter_filter(entry: str, service_id: uuid.UUID | None) -> list[ColumnElement[bool]] | None:
+    """The conditions that find the letter a mail house's report names by `entry`: a notification id, or a
+    reference within `service_id`. None when it is a reference and no service was given (it means nothing)."""
+    where = [Notification.channel == Channel.LETTER.value]
+    if service_id is not None:
+        where.append(Notification.service_id == service_id)
     try:
-        return uuid.UUID(value)
+        where.append(Notification.id == uuid.UUID(entry))
     except ValueError:
-        return None
+        if service_id is None:
+            return None
+        where.append(Notification.reference == entry)
+    return where
 
 
 async def record_returned(
@@ -72,15 +80,8 @@ async def record_returned(
     """Mark each listed letter `returned-letter` (see the module docstring); `actor` names who reported it."""
     report = ReturnedReport()
     for entry in entries:
-        nid = _as_id(entry)
-        where = [Notification.channel == Channel.LETTER.value]
-        if service_id is not None:
-            where.append(Notification.service_id == service_id)
-        if nid is not None:
-            where.append(Notification.id == nid)
-        elif service_id is not None:
-            where.append(Notification.reference == entry)
-        else:
+        where = letter_filter(entry, service_id)
+        if where is None:
             report.unknown.append(entry)  # a reference means nothing without its service
             continue
         async with ctx["sessions"]() as session:

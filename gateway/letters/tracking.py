@@ -29,8 +29,9 @@ from sqlalchemy import select, update
 
 from gateway.db import Notification
 from gateway.db.write_lock import write_lock
-from gateway.domain import Channel, NotificationStatus, RecordKind
+from gateway.domain import NotificationStatus, RecordKind
 from gateway.letters.postage import Postage
+from gateway.letters.returned import letter_filter
 from gateway.record import append_entry
 
 if TYPE_CHECKING:
@@ -86,13 +87,6 @@ def read_tracking_report(text: str) -> tuple[list[tuple[int, str, str]], list[st
     return lines, problems
 
 
-def _as_id(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
 async def record_tracking(ctx: JobContext, text: str, service_id: uuid.UUID | None) -> TrackingResult:
     """Check the whole report, then record every number (see the module docstring); TrackingReportError if not."""
     lines, problems = read_tracking_report(text)
@@ -102,15 +96,8 @@ async def record_tracking(ctx: JobContext, text: str, service_id: uuid.UUID | No
     letters: dict[uuid.UUID, Notification] = {}
     async with ctx["sessions"]() as session:
         for number, entry, tracking in lines:
-            nid = _as_id(entry)
-            where = [Notification.channel == Channel.LETTER.value]
-            if service_id is not None:
-                where.append(Notification.service_id == service_id)
-            if nid is not None:
-                where.append(Notification.id == nid)
-            elif service_id is not None:
-                where.append(Notification.reference == entry)
-            else:
+            where = letter_filter(entry, service_id)
+            if where is None:
                 problems.append(f"line {number}: {entry!r} is not a notification id (give --service for references)")
                 continue
             found = list((await session.scalars(select(Notification).where(*where).limit(2))).all())
