@@ -27,6 +27,7 @@ from gateway.db import AutoReply, Template
 from gateway.db.base import utcnow
 from gateway.domain import Channel, KeyType
 from gateway.errors import ApiError
+from gateway.jobs.delivery import DELIVER
 from gateway.outbound import prepare_notification
 from gateway.recipients import can_receive_sms
 from gateway.template_store import TemplateRow
@@ -35,7 +36,6 @@ from handlers.identify import SENDER_MISMATCH
 
 log = structlog.get_logger()
 
-DELIVER = "deliver_notification"
 FREE_TEXT = "free_text"
 AUTO_REPLY_SUBJECT = {"en": "Automatic reply", "es": "Respuesta automática"}
 

@@ -77,15 +77,20 @@ def parse_send_at(raw: str, zone_name: str) -> datetime | None:
     return when
 
 
+def free_text_personalisation(message: str, channel: Channel, service_name: str) -> dict[str, str]:
+    """A free-text message's template values: the text, and for email the subject staff messages carry."""
+    values = {"message": message}
+    if channel is Channel.EMAIL:
+        values["subject"] = f"A message from {service_name}"
+    return values
+
+
 def _personalisation(form: Any, channel: Channel, free_text: bool, service_name: str) -> dict[str, str]:
     if free_text:
         message = str(form.get("message", "")).strip()
         if not message:
             raise ComposeError("Write a message before sending.")
-        values = {"message": message}
-        if channel is Channel.EMAIL:
-            values["subject"] = f"A message from {service_name}"
-        return values
+        return free_text_personalisation(message, channel, service_name)
     # Blank fields are left out, so the renderer reports them as missing rather than sending blanks.
     return {
         key[len(FIELD_PREFIX) :]: value.strip()

@@ -25,11 +25,12 @@ from gateway.conversations import scheduled
 from gateway.conversations.reads import mark_read
 from gateway.domain import Channel, KeyType, Role
 from gateway.errors import ApiError
+from gateway.jobs.delivery import DELIVER
 from gateway.outbound import prepare_notification
 from gateway.sendtime.policy import is_opted_out
 from gateway.web import audit
 from gateway.web.access import not_found, parse_id, signed_in
-from gateway.web.compose import ComposeError, parse_send_at
+from gateway.web.compose import ComposeError, free_text_personalisation, parse_send_at
 from gateway.web.compose_form import FREE_TEXT
 from gateway.web.conversation import reply_target, visible_conversation
 from gateway.web.render import render_page, see_other
@@ -121,8 +122,7 @@ async def scheduled_edit(request: web.Request) -> web.StreamResponse:
                     template=await app[keys.TEMPLATES].get(staff.service_id, n.template_id),
                     channel=channel,
                     recipient=app[keys.VAULT].open(n.recipient_enc),
-                    personalisation={"message": text}
-                    | ({"subject": f"A message from {staff.service.name}"} if channel is Channel.EMAIL else {}),
+                    personalisation=free_text_personalisation(text, channel, staff.service.name),
                     service_id=staff.service_id,
                     key_type=KeyType.LIVE,
                     sender=n.sender,
@@ -139,7 +139,7 @@ async def scheduled_edit(request: web.Request) -> web.StreamResponse:
     # the job already waiting keeps its old time: one due at the new time, under its own id
     delay = max((when - datetime.now(when.tzinfo)).total_seconds(), 0.0)
     job_id = f"deliver:{notification_id}:at:{int(when.timestamp())}"
-    await app[keys.QUEUE].enqueue("deliver_notification", str(notification_id), job_id=job_id, defer_by=delay)
+    await app[keys.QUEUE].enqueue(DELIVER, str(notification_id), job_id=job_id, defer_by=delay)
     log.info("scheduled.edited", notification_id=str(notification_id))
     raise see_other(_with(back, "edited"))
 
