@@ -16,6 +16,7 @@ from gateway.api.errors import make_error_middleware
 from gateway.api.intake import IntakeWriter
 from gateway.api.key_usage import KeyUsage
 from gateway.api.routes import auth_middleware, setup_api
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.crypto import Vault
 from gateway.db.engine import engine_from_settings, session_factory
 from gateway.inbound.web import setup_inbound
@@ -48,7 +49,11 @@ async def _jobs(app: web.Application) -> AsyncIterator[None]:
     Scaled: this process only enqueues; arq workers deliver."""
     settings = app[keys.SETTINGS]
     ctx = await open_job_context(
-        settings, engine=app[keys.ENGINE], vault=app[keys.VAULT], with_senders=settings.redis_url is None
+        settings,
+        engine=app[keys.ENGINE],
+        vault=app[keys.VAULT],
+        with_senders=settings.redis_url is None,
+        clock=app[keys.CLOCK],
     )
     app[keys.JOB_CONTEXT] = ctx
     app[keys.QUEUE] = ctx["queue"]
@@ -77,13 +82,15 @@ async def _strict_transport(request: web.Request, response: web.StreamResponse) 
     response.headers["Strict-Transport-Security"] = HSTS
 
 
-def create_app(settings: Settings) -> web.Application:
-    """The whole gateway as one aiohttp application, configured by `settings`."""
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    """The whole gateway as one aiohttp application, configured by `settings`; `clock` is the real time
+    unless a test or benchmark gives its own (`gateway.clock`)."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[make_error_middleware(settings.max_body_bytes), auth_middleware, web_middleware],
     )
     app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock or SYSTEM_CLOCK
     app[keys.VAULT] = Vault(settings.secret)
     app[keys.RENDERER] = Renderer()
     app.cleanup_ctx.append(_database)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.api.auth import Caller, Keyring
 from gateway.api.intake import IntakeWriter
+from gateway.clock import Clock
 from gateway.crypto import Vault
 from gateway.inbound.smtp_listener import SmtpListener
 from gateway.inbound.writer import InboundWriter
@@ -42,6 +43,7 @@ QUEUE: web.AppKey[JobQueue] = web.AppKey("queue")  # where deliveries are enqueu
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 LIVE: web.AppKey[LiveHub] = web.AppKey("live")  # live pushes to staff browsers (gateway.live)
 JOB_CONTEXT: web.AppKey[JobContext] = web.AppKey("job_context")  # the same ctx jobs get
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")  # "now" for due times and quiet hours (gateway.clock)
 LIVE_SOCKETS = web.AppKey("live_sockets", weakref.WeakSet[web.WebSocketResponse])  # open /live sockets
 INBOUND_SMTP = web.AppKey("inbound_smtp", SmtpListener)  # set only when the SMTP listener runs
 INBOUND_WRITER = web.AppKey("inbound_writer", InboundWriter)  # group commit for inbound webhooks

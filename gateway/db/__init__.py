@@ -1,5 +1,6 @@
 """Database: engine and sessions, the tables, and migrations."""
 
+from gateway.db.appointments import Appointment, ReminderPlan
 from gateway.db.base import Base
 from gateway.db.cases import Case, CaseParticipant, ContactPoint, OptOut, Person, RecordEntry
 from gateway.db.conversation_reads import ConversationRead
@@ -11,6 +12,7 @@ from gateway.db.staff_sessions import StaffSession
 
 __all__ = [
     "ApiKey",
+    "Appointment",
     "AuditEntry",
     "AutoReply",
     "Base",
@@ -30,6 +32,7 @@ __all__ = [
     "OptOut",
     "Person",
     "RecordEntry",
+    "ReminderPlan",
     "Service",
     "StaffSession",
     "StaffUser",

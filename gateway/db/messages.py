@@ -75,6 +75,9 @@ class Notification(Base):
     quiet_override: Mapped[str | None] = mapped_column(Text)
     # a Certified Mail letter's tracking number, as the mail house reports it (gateway.letters.tracking; 0015)
     tracking_number: Mapped[str | None] = mapped_column(String(64))
+    # an appointment's message (gateway.appointments; migration 0019): which one it is, e.g.
+    # "reminder:1d", "moved", "cancelled", "missed"; with `appointment_id`
+    appointment_step: Mapped[str | None] = mapped_column(String(32))
 
     # Each status change writes an entry in every index the row is in, so the sweeper's indexes hold
     # only the rows still in flight, and the look-up indexes only rows with a value (migration 0005).
@@ -88,6 +91,13 @@ class Notification(Base):
             "created_at",
             **_where("status = 'created' AND held_for IS NOT NULL"),
         ),
+        # due scheduled messages and reminders, by time (gateway.appointments' scheduler; migration 0019)
+        Index(
+            "ix_notifications_scheduled",
+            "scheduled_for",
+            **_where("status = 'created' AND scheduled_for IS NOT NULL"),
+        ),
+        Index("ix_notifications_appointment", "appointment_id", **_where("appointment_id IS NOT NULL")),
         Index("ix_notifications_provider_ref", "provider_ref", **_where("provider_ref IS NOT NULL")),
         Index(
             "ix_notifications_idempotency",

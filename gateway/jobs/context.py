@@ -15,6 +15,7 @@ the same way; `close_job_context` undoes it in reverse. What it holds:
 | breaker  | the senders' circuit breakers (`gateway.jobs.breaker`; Redis or in process, as the limiter) |
 | send_slots | sends in flight at once in this process (GATEWAY_DELIVERY_CONCURRENCY)   |
 | live     | the `LiveHub` for pushes to staff browsers (Redis pub/sub when scaled)     |
+| clock    | the `Clock` for due times and quiet hours (`gateway.clock`; the real time unless given) |
 
 arq adds `redis`, `job_id`, `job_try`, `enqueue_time` and `score`; `LocalQueue` adds the same ids.
 In embedded mode the in-process queue also runs the sweeper every GATEWAY_SWEEP_INTERVAL_SECONDS.
@@ -30,6 +31,7 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.channels import ChannelSender, build_senders, close_senders, sandbox_senders
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.crypto import Vault
 from gateway.db.engine import engine_from_settings, session_factory
 from gateway.domain import Channel
@@ -55,6 +57,7 @@ class JobContext(TypedDict, total=False):
     breaker: Breaker
     send_slots: asyncio.Semaphore
     live: LiveHub
+    clock: Clock
     # set per job by arq / LocalQueue
     redis: ArqRedis
     job_id: str
@@ -70,6 +73,7 @@ async def open_job_context(
     vault: Vault | None = None,
     redis: ArqRedis | None = None,
     with_senders: bool = True,
+    clock: Clock | None = None,
 ) -> JobContext:
     """Fill `ctx` (or a new dict) with the clients jobs use; see the module docstring."""
     ctx = {} if ctx is None else ctx
@@ -84,6 +88,7 @@ async def open_job_context(
         senders=await build_senders(settings) if with_senders else {},
         live=make_live_hub(settings),
         send_slots=asyncio.Semaphore(settings.delivery_concurrency),
+        clock=clock or SYSTEM_CLOCK,
     )
     # Letters never leave the gateway here (the print batch takes them on), so every key type uses this one.
     letters = LetterSender(engine, ctx["sessions"], ctx["vault"])

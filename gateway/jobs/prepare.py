@@ -128,7 +128,7 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID], *, probe_for: str |
             .where(Notification.id.in_(padded(ids)))
         )
         found = {row[0].id: row for row in rows}
-        now = utcnow()
+        now = ctx["clock"].now()
         candidates: list[_Candidate] = []
         for nid in ids:
             if nid not in found:
@@ -165,7 +165,9 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID], *, probe_for: str |
                 refusals.append((c.notification, S.PERMANENT_FAILURE, policy.RETIRED_REASON))
             else:
                 allowed.append(c)
-        allowed = await _quiet_hours(session, allowed, {nid: row[4:] for nid, row in found.items()}, done, refusals)
+        allowed = await _quiet_hours(
+            ctx, session, allowed, {nid: row[4:] for nid, row in found.items()}, done, refusals
+        )
         allowed = await _admit(ctx, session, allowed, done, probe_for)
         sendable = await _take_slots(ctx, session, allowed, done.verdicts)
         refused = await refuse(session, refusals)
@@ -183,6 +185,7 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID], *, probe_for: str |
 
 
 async def _quiet_hours(
+    ctx: JobContext,
     session: AsyncSession,
     candidates: list[_Candidate],
     services: dict[uuid.UUID, tuple[str, str | None]],
@@ -207,7 +210,7 @@ async def _quiet_hours(
     ]
     if not checks:
         return candidates
-    now = utcnow()
+    now = ctx["clock"].now()
     holds = await policy.quiet_holds(session, checks, now)
     deferred = []
     by_id = {c.notification.id: c.notification for c in candidates}

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 from arq.cron import cron
 from arq.worker import Worker, func
 
+from gateway.clock import Clock
 from gateway.jobs.context import close_job_context, open_job_context
 from gateway.jobs.queue import queue_name, redis_settings
 from gateway.jobs.registry import JOBS
@@ -43,11 +44,12 @@ def _cron_times(interval: float) -> dict[str, set[int]]:
     return {"minute": set(range(0, 60, max(1, round(seconds / 60)))), "second": {0}}
 
 
-def worker_settings(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for `arq.worker.Worker` (arq's WorkerSettings, as a dict)."""
+def worker_settings(settings: Settings, *, clock: Clock | None = None) -> dict[str, Any]:
+    """Keyword arguments for `arq.worker.Worker` (arq's WorkerSettings, as a dict); `clock` as in
+    `gateway.clock` (the real time unless a test gives its own)."""
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        await open_job_context(settings, ctx, redis=ctx["redis"])
+        await open_job_context(settings, ctx, redis=ctx["redis"], clock=clock)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         await close_job_context(ctx)
@@ -77,14 +79,14 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
     }
 
 
-def make_worker(settings: Settings, **overrides: Any) -> Worker:
+def make_worker(settings: Settings, *, clock: Clock | None = None, **overrides: Any) -> Worker:
     """An arq Worker for these settings (`burst=True`, `handle_signals=False`... as overrides)."""
     if not settings.redis_url:
         raise WorkerConfigError(
             "GATEWAY_REDIS_URL is not set: a worker takes jobs from Redis. In embedded mode "
             "(no Redis) `gateway serve` delivers in its own process and needs no worker."
         )
-    return Worker(**{**worker_settings(settings), **overrides})
+    return Worker(**{**worker_settings(settings, clock=clock), **overrides})
 
 
 async def run_worker(settings: Settings, *, burst: bool = False) -> None:
