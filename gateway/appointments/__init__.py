@@ -39,7 +39,7 @@ class LocationKind(StrEnum):
 
 
 class Change(StrEnum):
-    """What a write did to an appointment, as `gateway.appointments.plan.appointment_changed` is told."""
+    """What a write did to an appointment, as `gateway.appointments.plan.appointments_changed` is told."""
 
     CREATED = "created"
     UPDATED = "updated"  # details changed, same time (place, what to bring, staff...)

@@ -1,11 +1,13 @@
 """The hook between writing an appointment and its reminders.
 
-Every write path (API, import, staff pages) calls `appointment_changed` in its own transaction after
-it has changed the `Appointment` row, with the `Change` it made. The reminders part plans, cancels
-and re-plans the appointment's reminder notifications here, and queues the one-off messages (new
-time, cancelled, missed follow-up). It returns the ids of notifications the caller must hand to
-delivery after commit (`gateway.jobs.delivery.enqueue_deliveries`), usually none: planned reminders
-are found by the scheduler when they fall due.
+Every write path (API, import, staff pages) calls `appointments_changed` in its own transaction after
+it has changed (and flushed) the `Appointment` rows, with the `Change` it made to each: one call per
+request, or per chunk of an import, so planning 100,000 appointments is a few bulk statements.
+
+The reminders part plans, cancels and re-plans the reminder notifications here, and queues the
+one-off messages (new time, cancelled, missed follow-up). It returns the ids of notifications the
+caller must hand to delivery after commit (`gateway.jobs.delivery.enqueue_deliveries`), usually none:
+planned reminders are found by the scheduler when they fall due.
 
 STUB (foundation commit): plans nothing yet; the reminders work fills it in.
 """
@@ -13,6 +15,7 @@ STUB (foundation commit): plans nothing yet; the reminders work fills it in.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,13 +25,12 @@ from gateway.crypto import Vault
 from gateway.db import Appointment
 
 
-async def appointment_changed(
+async def appointments_changed(
     session: AsyncSession,
     vault: Vault,
-    appointment: Appointment,
-    change: Change,
+    changes: Sequence[tuple[Appointment, Change]],
     *,
     now: datetime,
 ) -> list[uuid.UUID]:
-    """Plan, cancel or re-plan `appointment`'s reminders after `change`, in the caller's transaction."""
+    """Plan, cancel or re-plan each appointment's reminders after its change, in the caller's transaction."""
     return []
