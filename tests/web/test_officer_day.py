@@ -300,6 +300,9 @@ async def test_a_failure_says_why_and_offers_what_next(
     # the next step works: the composer writes to their email address
     by_email = await (await client.get(f"/conversations/{conversation_id}?via=email")).text()
     assert "Sending by email to their email address" in by_email and 'name="via" value="email"' in by_email
+    # picking a template keeps the email step: the picker's form carries `via` too
+    picker = by_email.split('<label for="template-pick">')[0].rsplit("<form", 1)[1]
+    assert '<input type="hidden" name="via" value="email">' in picker
     token = await csrf_from(client, f"/conversations/{conversation_id}?via=email")
     sent = await client.post(
         f"/conversations/{conversation_id}/send", data={"csrf_token": token, "message": "Please call", "via": "email"}
