@@ -13,6 +13,7 @@ from aiohttp import web
 from gateway import __version__, keys
 from gateway.api.directory import CASE_SCHEMA, PERSON_SCHEMA
 from gateway.api.errors import json_response
+from gateway.api.response_schemas import NOTIFICATION, NOTIFICATION_LIST, TEMPLATE, TEMPLATE_LIST
 from gateway.api.schemas import EmailRequest, LetterRequest, PrecompiledLetterRequest, PreviewRequest, SmsRequest
 
 _ERROR = {
@@ -54,8 +55,11 @@ def _op(
     body: str | None = None,
     params: list[dict[str, Any]] | None = None,
     errors: tuple[int, ...] = (400, 401, 403),
+    answer: str | None = None,
 ) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": {ok: _response("OK"), **_errors(*errors)}}
+    """An operation; `answer` names the component schema of its success answer (else any object)."""
+    schema = {"$ref": f"#/components/schemas/{answer}"} if answer else None
+    op: dict[str, Any] = {"summary": summary, "responses": {ok: _response("OK", schema), **_errors(*errors)}}
     if body:
         ref = {"$ref": f"#/components/schemas/{body}"}
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
@@ -91,6 +95,10 @@ def build_document(base_url: str) -> dict[str, Any]:
             "securitySchemes": {"notifyJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
             "schemas": {
                 "Error": _ERROR,
+                "Notification": NOTIFICATION,
+                "NotificationList": NOTIFICATION_LIST,
+                "Template": TEMPLATE,
+                "TemplateList": TEMPLATE_LIST,
                 "SmsRequest": SmsRequest.model_json_schema(),
                 "EmailRequest": EmailRequest.model_json_schema(),
                 "PreviewRequest": PreviewRequest.model_json_schema(),
@@ -124,7 +132,7 @@ def build_document(base_url: str) -> dict[str, Any]:
                 )
             },
             "/v2/notifications/{notification_id}": {
-                "get": _op("Get a notification", params=[nid], errors=(400, 401, 403, 404))
+                "get": _op("Get a notification", params=[nid], errors=(400, 401, 403, 404), answer="Notification")
             },
             "/v2/notifications": {
                 "get": _op(
@@ -135,6 +143,7 @@ def build_document(base_url: str) -> dict[str, Any]:
                         _query("reference", "Your reference"),
                         _query("older_than", "A notification id: return those created before it"),
                     ],
+                    answer="NotificationList",
                 )
             },
             "/v2/received-text-messages": {
@@ -151,13 +160,18 @@ def build_document(base_url: str) -> dict[str, Any]:
                 )
             },
             **_directory_paths(),
-            "/v2/templates": {"get": _op("List templates", params=[_query("type", "sms, email or letter")])},
-            "/v2/template/{template_id}": {"get": _op("Get a template", params=[tid], errors=(400, 401, 403, 404))},
+            "/v2/templates": {
+                "get": _op("List templates", params=[_query("type", "sms, email or letter")], answer="TemplateList")
+            },
+            "/v2/template/{template_id}": {
+                "get": _op("Get a template", params=[tid], errors=(400, 401, 403, 404), answer="Template")
+            },
             "/v2/template/{template_id}/version/{version}": {
                 "get": _op(
                     "Get a template version",
                     params=[tid, _path_param("version", "integer", None)],
                     errors=(400, 401, 403, 404),
+                    answer="Template",
                 )
             },
             "/v2/template/{template_id}/preview": {

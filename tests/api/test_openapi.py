@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from aiohttp import hdrs
 from aiohttp.test_utils import TestClient
+from jsonschema import Draft202012Validator
+from notifications_python_client.notifications import NotificationsAPIClient
 
+from gateway import keys
+from gateway.api.openapi import build_document
+from gateway.app import create_app
+from gateway.jobs.queue import LocalQueue
 from gateway.settings import Settings
+from tests.api.test_template_fields import REMINDER_EN
+from tests.letters.helpers import ADDRESS, FIELDS, LETTER_EN
 
 
 async def test_healthz_and_readyz_answer_json_without_a_token(client: TestClient) -> None:
@@ -75,3 +84,39 @@ async def test_readyz_checks_redis_in_scaled_mode(aiohttp_client, database_url) 
     ready = await client.get("/readyz")
     assert ready.status == 200
     assert (await ready.json())["checks"] == {"database": "ok", "redis": "ok"}
+
+
+async def test_real_answers_match_the_documented_schemas(aiohttp_server, settings, service) -> None:  # type: ignore[no-untyped-def]
+    """A text, a letter and the templates as the official client gets them validate against the document's
+    response schemas, extensions included (a letter's `tracking_number`, a template's `personalisation`)."""
+    app = create_app(settings)
+    server = await aiohttp_server(app)
+    notify = NotificationsAPIClient(service.test_key, base_url=str(server.make_url("")).rstrip("/"))
+    document = build_document(settings.base_url)
+
+    def check(name: str, answer: object) -> None:
+        schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+        errors = [e.message for e in Draft202012Validator(schema).iter_errors(answer)]
+        assert errors == [], (name, errors)
+
+    call = asyncio.to_thread
+    template = await call(notify.get_template, REMINDER_EN)
+    check("Template", template)
+    assert template["personalisation"], "the extension is filled, so the check above covered it"
+    check("Template", await call(notify.get_template_version, REMINDER_EN, template["version"]))
+    check("TemplateList", await call(notify.get_all_templates))
+    examples = {name: spec["example"] for name, spec in template["personalisation"].items()}
+    sms = await call(notify.send_sms_notification, service.team_mobile, REMINDER_EN, examples)
+    letter = await call(notify.send_letter_notification, LETTER_EN, {**FIELDS, **ADDRESS})
+    queue = app[keys.QUEUE]
+    assert isinstance(queue, LocalQueue)
+    await queue.join()
+    check("Notification", await call(notify.get_notification_by_id, sms["id"]))
+    got_letter = await call(notify.get_notification_by_id, letter["id"])
+    check("Notification", got_letter)
+    assert "tracking_number" in got_letter
+    check("NotificationList", await call(notify.get_all_notifications))
+    # the checks can fail: a wrong type is caught
+    with_bad_version = {**template, "version": "one"}
+    schema = {"$ref": "#/components/schemas/Template", "components": document["components"]}
+    assert list(Draft202012Validator(schema).iter_errors(with_bad_version))
