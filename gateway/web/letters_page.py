@@ -8,7 +8,9 @@ For supervisors and admins, who run the mailroom side of the service:
   the batch is cut, by the one rule in `gateway.letters.cancel`);
 * the latest printed letters with their Certified Mail tracking numbers;
 * a returned-mail form: notification ids or references typed or in the mail house's report file,
-  recorded by the same code as `gateway letters returned` (`gateway.letters.returned`).
+  recorded by the same code as `gateway letters returned` (`gateway.letters.returned`);
+* a Certified Mail tracking form: the mail house's tracking report typed or uploaded, all or nothing,
+  by the same code as `gateway letters tracking` (`gateway.letters.tracking`).
 
 `/letters/{id}/pdf` is the PDF of one letter for any signed-in staff member who may see it (its
 service; a letter to a victim only for staff allowed victim data, `letters_data`), audited; the
@@ -28,6 +30,7 @@ from gateway.api.letters import NO_PDF, letter_pdf
 from gateway.domain import Role
 from gateway.letters.cancel import cancel_letter
 from gateway.letters.returned import read_report, record_returned
+from gateway.letters.tracking import TrackingReportError, record_tracking
 from gateway.web import audit
 from gateway.web.access import not_found, parse_id, require_role, signed_in
 from gateway.web.context import StaffContext
@@ -77,6 +80,8 @@ async def letters_page(request: web.Request, **extra: object) -> web.Response:
         "mail_house": bool(request.app[keys.SETTINGS].letters_sftp_host),
         "entries": "",
         "result": None,
+        "tracking_lines": "",
+        "tracking_result": None,
     }
     context.update(extra)
     return render_page(request, "letters.html", status=400 if extra.get("errors") else 200, **context)
@@ -153,21 +158,28 @@ async def cancel_post(request: web.Request) -> web.StreamResponse:
     raise see_other(f"/letters?letters_done={'cancelled' if done else 'too_late'}")
 
 
+def _uploaded_text(form: object) -> tuple[str, list[str]]:
+    """The text of the report file chosen in the form (empty when none), and any problem with it."""
+    assert hasattr(form, "get")
+    upload = form.get("report")
+    if not isinstance(upload, web.FileField) or not upload.filename:
+        return "", []
+    data = upload.file.read(MAX_REPORT_BYTES + 1)
+    if len(data) > MAX_REPORT_BYTES:
+        return "", ["The report file is larger than 1 MB."]
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError:
+        return "", ["The report file must be a text or CSV file (UTF-8)."]
+
+
 async def _report_entries(form: object) -> tuple[list[str], list[str]]:
     """The typed ids and the uploaded report's (each may start with a header line), and any problem."""
     assert hasattr(form, "get")
     typed = form.get("entries")
     entries = read_report(typed) if isinstance(typed, str) else []
-    upload = form.get("report")
-    if isinstance(upload, web.FileField) and upload.filename:
-        data = upload.file.read(MAX_REPORT_BYTES + 1)
-        if len(data) > MAX_REPORT_BYTES:
-            return entries, ["The report file is larger than 1 MB."]
-        try:
-            entries += read_report(data.decode("utf-8-sig"))
-        except UnicodeDecodeError:
-            return entries, ["The report file must be a text or CSV file (UTF-8)."]
-    return entries, []
+    uploaded, problems = _uploaded_text(form)
+    return entries + (read_report(uploaded) if uploaded else []), problems
 
 
 @routes.post("/letters/returned")
@@ -188,3 +200,37 @@ async def returned_post(request: web.Request) -> web.StreamResponse:
         audit.by_staff(db, request, staff, "letters.returned", detail=detail)
         await db.commit()
     return await letters_page(request, result=report)
+
+
+@routes.post("/letters/tracking")
+async def tracking_post(request: web.Request) -> web.StreamResponse:
+    """The mail house's Certified Mail tracking report, typed or uploaded: recorded all or nothing."""
+    staff = mailroom_staff(request)
+    form = await request.post()
+    typed = form.get("tracking_lines")
+    typed_text = typed if isinstance(typed, str) else ""
+    uploaded, problems = _uploaded_text(form)
+    if uploaded.strip() and typed_text.strip():  # one report at a time, so line numbers mean its lines
+        problems = ["Type the lines or choose the report file, not both."]
+    text = uploaded if uploaded.strip() else typed_text
+    if not problems and not text.strip():
+        problems = ["Enter one letter a line (notification id or reference, tracking number), or choose the report."]
+    if not problems and text.count("\n") >= MAX_ENTRIES:
+        problems = [f"A report can list at most {MAX_ENTRIES} letters."]
+    if not problems:
+        try:
+            result = await record_tracking(request.app[keys.JOB_CONTEXT], text, staff.service_id)
+        except TrackingReportError as refused:
+            problems = [f"Nothing was recorded. {problem[0].upper()}{problem[1:]}." for problem in refused.problems]
+    if problems:
+        async with request.app[keys.SESSIONS]() as db:
+            audit.by_staff(
+                db, request, staff, "letters.tracking", outcome="refused", detail={"problems": len(problems)}
+            )
+            await db.commit()
+        return await letters_page(request, errors=problems, tracking_lines=typed_text)
+    detail = {"recorded": len(result.recorded), "unchanged": len(result.unchanged)}
+    async with request.app[keys.SESSIONS]() as db:
+        audit.by_staff(db, request, staff, "letters.tracking", detail=detail)
+        await db.commit()
+    return await letters_page(request, tracking_result=result)

@@ -174,3 +174,71 @@ async def test_sandbox_mailroom(make_client, service, staff_factory, sessions, t
     assert "The sandbox mailroom is off" in off
     token = await csrf_from(with_mail_house, "/sandbox/mailroom")
     assert (await with_mail_house.post("/sandbox/mailroom/batch", data={"csrf_token": token})).status == 403
+
+
+async def test_tracking_report_typed_or_uploaded_on_the_letters_page(  # type: ignore[no-untyped-def]
+    make_client, service, staff_factory, sessions, tmp_path: Path
+) -> None:
+    """The same all-or-nothing rule as `gateway letters tracking`: a bad line refuses the report with its
+    line number; a good one, typed or uploaded, records each number; every try audited."""
+    client = await make_client(letters_dir=tmp_path / "batches")
+    certified = await send(client, service, postage="certified", reference="cert-9")
+    second = await send(client, service, postage="certified")
+    await settle(client)
+    await batches.run_batch(client.app[keys.JOB_CONTEXT], service.id, now=utcnow())
+    supervisor = await staff_factory(service.id, roles=("supervisor",))
+    officer = await staff_factory(service.id)
+    await sign_in(client, officer)
+    assert (await client.post("/letters/tracking", data={})).status in (403, 400)
+    other = await make_client(letters_dir=tmp_path / "batches")
+    await sign_in(other, supervisor)
+    token = await csrf_from(other, "/letters")
+    assert "Certified Mail tracking numbers" in await (await other.get("/letters")).text()
+
+    bad = await other.post(
+        "/letters/tracking",
+        data={"csrf_token": token, "tracking_lines": "cert-9,9407100000000000000011\ncert-9,123"},
+    )
+    text = await bad.text()
+    assert bad.status == 400 and "Nothing was recorded. Line 2: &#39;123&#39; is not a USPS tracking number" in text
+    assert "cert-9,9407100000000000000011" in text  # what was typed is kept to correct
+    async with sessions() as db:
+        assert await db.scalar(select(Notification.tracking_number).where(Notification.id == certified)) is None
+
+    both = FormData()
+    both.add_field("csrf_token", token)
+    both.add_field("tracking_lines", "cert-9, 9407 1000 0000 0000 0000 11")
+    report = f"notification_id,tracking\n{second},9407100000000000000012\n".encode()
+    both.add_field("report", report, filename="t.csv")
+    refused = await other.post("/letters/tracking", data=both)
+    assert refused.status == 400 and "not both" in await refused.text()
+    typed = await other.post(
+        "/letters/tracking", data={"csrf_token": token, "tracking_lines": "cert-9, 9407 1000 0000 0000 0000 11"}
+    )
+    assert typed.status == 200 and "Tracking numbers recorded: 1 letter, 0 unchanged" in await typed.text()
+    upload = FormData()
+    upload.add_field("csrf_token", token)
+    upload.add_field("report", report, filename="t.csv")
+    done = await other.post("/letters/tracking", data=upload)
+    assert done.status == 200 and "Tracking numbers recorded: 1 letter, 0 unchanged" in await done.text()
+    async with sessions() as db:
+        numbers = dict(
+            (
+                await db.execute(
+                    select(Notification.id, Notification.tracking_number).where(
+                        Notification.id.in_([certified, second])
+                    )
+                )
+            ).all()
+        )
+    assert numbers == {certified: "9407100000000000000011", second: "9407100000000000000012"}
+    empty = await other.post("/letters/tracking", data={"csrf_token": token, "tracking_lines": " "})
+    assert empty.status == 400 and "Enter one letter a line" in await empty.text()
+    tries = await audit_rows(sessions, service.id, action="letters.tracking")
+    assert [(a.outcome, a.detail) for a in tries] == [
+        ("refused", {"problems": 1}),
+        ("refused", {"problems": 1}),
+        ("ok", {"recorded": 1, "unchanged": 0}),
+        ("ok", {"recorded": 1, "unchanged": 0}),
+        ("refused", {"problems": 1}),
+    ]
