@@ -61,6 +61,7 @@ KIND_WORDS = {
     "merge": "Merge",
     "consent": "Consent",
     "contact": "Contact linked",
+    "appointment": "Appointment",
 }
 CASE_NOTICES = {
     "transferred": "The case has been transferred.",
