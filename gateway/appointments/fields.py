@@ -96,8 +96,8 @@ def validate_appointment(raw: Mapping[str, Any]) -> AppointmentInput:
     if location_kind == LocationKind.VIDEO and location is not None and not _https(location):
         errors.add("location", "must be an https:// link for a video appointment")
     elif location_kind in (LocationKind.ADDRESS, LocationKind.VIDEO) and location is None:
-        what = "the address" if location_kind == LocationKind.ADDRESS else "the https:// link"
-        errors.add("location", f"is required for a {location_kind} appointment: {what}")
+        what = "the address" if location_kind == LocationKind.ADDRESS else "the https:// link of the video call"
+        errors.add("location", f"is required: {what} (or set location_kind to phone)")
     staff = f.text(raw, "staff", errors)
     bring = _long_text(raw, "bring", MAX_PLACE, errors)
     notes = _long_text(raw, "notes", MAX_NOTES, errors)
