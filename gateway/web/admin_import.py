@@ -101,10 +101,11 @@ async def import_upload(request: web.Request) -> web.StreamResponse:
         "updated": report.updated,
         "unchanged": report.unchanged,
         "closed": report.closed,
-        "cancelled": report.cancelled,
         "skipped": report.skipped,
         "errors": report.error_count,
     }
+    if kind == "appointments":
+        counts["cancelled"] = report.cancelled
     async with app[keys.SESSIONS]() as db:
         detail = {"kind": kind, "filename": upload.filename, "counts": counts, "written": report.written}
         audit.by_staff(db, request, staff, "directory.import", target=upload.filename, detail=detail)
