@@ -80,3 +80,35 @@ async def stored(sessions: async_sessionmaker[AsyncSession], service_id: uuid.UU
             select(Appointment).where(Appointment.service_id == service_id).order_by(Appointment.starts_at)
         )
         return list(rows.all())
+
+
+async def add_appointment(
+    sessions: async_sessionmaker[AsyncSession],
+    service_id: uuid.UUID,
+    case_id: uuid.UUID,
+    person_id: uuid.UUID,
+    starts_at: datetime,
+    *,
+    staff_id: uuid.UUID | None = None,
+    status: str = "scheduled",
+    kind: str = "office_visit",
+    zone: str = "America/Chicago",
+    location: str = "12 Main St",
+) -> uuid.UUID:
+    """A stored appointment, written directly (a factory for page tests; the write paths have their own)."""
+    async with sessions() as db:
+        row = Appointment(
+            service_id=service_id,
+            case_id=case_id,
+            person_id=person_id,
+            staff_id=staff_id,
+            kind=kind,
+            starts_at=starts_at,
+            time_zone=zone,
+            location=location,
+            status=status,
+            source="staff",
+        )
+        db.add(row)
+        await db.commit()
+        return row.id
