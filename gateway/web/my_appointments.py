@@ -54,7 +54,7 @@ async def my_appointments(request: web.Request) -> web.StreamResponse:
         title="My appointments" if mine else f"Appointments of {officer.name}",
         today=[r for r in rows if r.starts_at < tomorrow],
         week=[r for r in rows if r.starts_at >= tomorrow],
-        today_label=f"{today:%A %d %B}",
+        today_label=f"{today:%A} {today.day} {today:%B}",
         days_ahead=DAYS_AHEAD,
         supervising=supervising,
         officers=officers if supervising else [],
