@@ -88,7 +88,17 @@ class AppointmentPlan:
     record: NewEntry | None
 
 
-_COLUMNS = (APPOINTMENTS.c.id, APPOINTMENTS.c.external_id, APPOINTMENTS.c.case_id, APPOINTMENTS.c.person_id)
+_LOADED = (
+    "id",
+    "external_id",
+    "case_id",
+    "person_id",
+    "notes_enc",
+    "sequence",
+    "previous_starts_at",
+    "moved_at",
+    *(name for name in COMPARED if name != "notes"),
+)
 
 
 def stored_from(row: Any, vault: Vault) -> Stored:
@@ -103,10 +113,14 @@ async def load_stored(
     db: AsyncSession, vault: Vault, service_id: uuid.UUID, external_ids: Sequence[str] | None = None
 ) -> dict[str, Stored]:
     """The service's appointments that have an external id (all, or those named), by external id."""
-    stmt = select(APPOINTMENTS).where(APPOINTMENTS.c.service_id == service_id, APPOINTMENTS.c.external_id.is_not(None))
+    stmt = select(*(APPOINTMENTS.c[name] for name in _LOADED)).where(
+        APPOINTMENTS.c.service_id == service_id, APPOINTMENTS.c.external_id.is_not(None)
+    )
     if external_ids is not None:
         stmt = stmt.where(APPOINTMENTS.c.external_id.in_(list(external_ids)))
-    return {row.external_id: stored_from(row, vault) for row in await db.execute(stmt)}
+    # streamed in parts: a daily refresh of 100,000 appointments never holds the rows and the states at once
+    result = await db.stream(stmt.execution_options(yield_per=CHUNK))
+    return {row.external_id: stored_from(row, vault) async for row in result}
 
 
 def plan_appointment(
