@@ -251,3 +251,27 @@ async def test_victims_appointments_are_hidden_or_audited(
     assert str(hidden) in page and "Vic Tim" in page
     views = await audit_rows(sessions, service.id, action="view.victim_appointment")
     assert [v.target for v in views] == [str(hidden)] and views[0].actor == f"staff:{advocate.id}"
+
+
+async def test_an_admin_imports_appointments_with_a_full_refresh(
+    aiohttp_client, settings, service, staff_factory, sessions, vault
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.web.test_admin_import import count, form
+
+    await set_service(sessions, service.id, timezone=CHICAGO)
+    client = await app_client(aiohttp_client, settings, ManualClock(NOW))
+    admin = await staff_factory(service.id, roles=("admin",))
+    case = await make_case(sessions, vault, service.id, assigned=admin.id)
+    await sign_in(client, admin)
+    token = await csrf_from(client, "/admin/import")
+    header = "external_id,case_reference,kind,starts_at,location\n"
+    rows = "".join(f"I-{i},{case.ref},group_session,2026-03-{12 + i}T18:00,Library\n" for i in range(5))
+    done = await client.post("/admin/import", data=form(token, (header + rows).encode(), kind="appointments"))
+    page = await done.text()
+    assert done.status == 200 and "The appointments were written." in page and count(page, "Created") == 5
+    fewer = (header + "".join(rows.splitlines(keepends=True)[:4])).encode()
+    again = await (await client.post("/admin/import", data=form(token, fewer, kind="appointments", full=True))).text()
+    assert count(again, "Unchanged") == 4 and count(again, "Cancelled") == 1
+    assert [a.status for a in await stored(sessions, service.id)] == ["scheduled"] * 4 + ["cancelled"]
+    [audit] = [r for r in await audit_rows(sessions, service.id, action="directory.import")][-1:]
+    assert audit.detail["kind"] == "appointments" and audit.detail["counts"]["cancelled"] == 1
