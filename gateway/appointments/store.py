@@ -35,9 +35,10 @@ from gateway.appointments import AppointmentStatus, Change
 from gateway.appointments.fields import AppointmentInput, resolve_start
 from gateway.appointments.lookups import Lookups
 from gateway.appointments.plan import appointments_changed
-from gateway.appointments.words import record_entry, when
+from gateway.appointments.words import record_entry
 from gateway.crypto import Vault
 from gateway.db import Appointment
+from gateway.db.base import utcnow
 from gateway.directory.fields import FieldErrors
 from gateway.domain import CaseStatus
 from gateway.record import NewEntry, append_many
@@ -230,10 +231,10 @@ def _plan(
     if not changed:
         return AppointmentPlan(appointment_id, False, [], None, row, None)
     row["notes_enc"] = values["notes"]  # sealed by apply_plans (a Vault is not needed to compare)
-    row["updated_at"] = now
+    row["updated_at"] = utcnow()  # a record of when (gateway.clock); status_at and moved_at are on the clock
     if stored is None:
         row.update(id=appointment_id, service_id=service_id, external_id=external_id, case_id=case_id)
-        row.update(person_id=person_id, source=source, created_at=now, status_at=now, sequence=0)
+        row.update(person_id=person_id, source=source, created_at=row["updated_at"], status_at=now, sequence=0)
         change = Change.CREATED
     else:
         row["id"] = stored.id
@@ -330,7 +331,3 @@ async def apply_plans(
         rows_by_id.update({a.id: a for a in found})
     changes = [(rows_by_id[p.id], p.change) for p in plans if p.change is not None]
     return await appointments_changed(db, vault, changes, now=now)
-
-
-def describe_start(stored: Stored) -> str:
-    return when(stored.values["starts_at"], stored.values["time_zone"])

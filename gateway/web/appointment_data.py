@@ -22,10 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway import keys
 from gateway.appointments import FINISHED, AppointmentStatus
 from gateway.appointments.queries import upcoming_first
+from gateway.appointments.store import Stored
 from gateway.appointments.words import KIND_WORDS, LOCATION_WORDS, STATUS_WORDS, when
+from gateway.appointments.writes import Written, find_stored
 from gateway.db import Appointment, Case, Person, StaffUser
+from gateway.jobs.delivery import enqueue_deliveries
 from gateway.victim_access import victim_people
-from gateway.web.access import audit_view, can_see_victim_data
+from gateway.web.access import audit_view, can_see_victim_data, not_found, parse_id
 from gateway.web.context import StaffContext
 
 
@@ -123,3 +126,21 @@ async def case_appointments(
         .limit(200)
     )
     return await rows_for(db, request, staff, list(found.all()), now)
+
+
+async def load_appointment(db: AsyncSession, request: web.Request, staff: StaffContext) -> tuple[Stored, Case]:
+    """The appointment in the URL, of this service and visible to this member of staff; else 404."""
+    stored = await find_stored(
+        db, request.app[keys.VAULT], staff.service_id, appointment_id=parse_id(request.match_info["id"])
+    )
+    if stored is None or stored.person_id in await hidden_victims(db, staff):
+        raise not_found()
+    case = await db.get(Case, stored.case_id)
+    assert case is not None
+    return stored, case
+
+
+async def deliver(request: web.Request, written: Written) -> None:
+    """After the commit: hand what the reminders hook queued to delivery."""
+    if written.deliver:
+        await enqueue_deliveries(request.app[keys.QUEUE], written.deliver)

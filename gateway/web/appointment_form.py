@@ -3,8 +3,7 @@
 * `GET|POST /cases/{ref}/appointments/new` — "Add appointment" for the case's client.
 * `GET|POST /appointments/{id}/edit` — change it; a new date or time is a move, confirmed on a second
   page that says the client will be told the new time.
-* `GET|POST /appointments/{id}/cancel` — a confirmation page, then the cancellation.
-* `POST /appointments/{id}/outcome` — attended / missed (from "My appointments" or the case page).
+* Cancelling (with a confirmation page) and attended / missed: `gateway.web.appointment_actions`.
 
 Times are typed on the appointment's clock: the client's time zone, else the service's (an existing
 appointment keeps its own); the page says which. Every field is checked by the same rules as the
@@ -22,23 +21,22 @@ from multidict import MultiDictProxy
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import keys
-from gateway.appointments import FINISHED, AppointmentStatus
+from gateway.appointments import FINISHED
 from gateway.appointments.fields import KINDS, LOCATION_KINDS, AppointmentInput, resolve_start, validate_appointment
 from gateway.appointments.lookups import load_lookups
 from gateway.appointments.store import Stored
 from gateway.appointments.words import KIND_WORDS, LOCATION_WORDS, when
-from gateway.appointments.writes import Written, find_stored, save_appointment, set_status
+from gateway.appointments.writes import save_appointment
 from gateway.db import Case
 from gateway.directory.fields import FieldErrors
-from gateway.jobs.delivery import enqueue_deliveries
 from gateway.localtime import to_local
 from gateway.web import audit
-from gateway.web.access import not_found, parse_id, signed_in
-from gateway.web.appointment_data import hidden_victims
+from gateway.web.access import not_found, signed_in
+from gateway.web.appointment_data import deliver, hidden_victims, load_appointment
 from gateway.web.case_data import case_handlers
 from gateway.web.case_page import case_url, load_case
 from gateway.web.context import StaffContext
-from gateway.web.render import render_page, safe_next, see_other
+from gateway.web.render import render_page, see_other
 
 routes = web.RouteTableDef()
 FORM = ("kind", "title", "date", "time", "duration_minutes", "location_kind", "location", "staff", "bring", "notes")
@@ -118,11 +116,6 @@ def _check(form: dict[str, str], reference: str, zone: str) -> tuple[Appointment
     return (new if not problems else None), problems
 
 
-async def _deliver(request: web.Request, written: Written) -> None:
-    if written.deliver:
-        await enqueue_deliveries(request.app[keys.QUEUE], written.deliver)
-
-
 @routes.get("/cases/{ref}/appointments/new")
 async def new_form(request: web.Request) -> web.StreamResponse:
     staff = signed_in(request)
@@ -185,20 +178,8 @@ async def add_appointment(request: web.Request) -> web.StreamResponse:
             )
         audit.by_staff(db, request, staff, "appointment.add", target=str(written.appointment.id))
         await db.commit()
-    await _deliver(request, written)
+    await deliver(request, written)
     raise see_other(case_url(case.external_ref, "appointment_added"))
-
-
-async def _load(db: AsyncSession, request: web.Request, staff: StaffContext) -> tuple[Stored, Case]:
-    """The appointment in the URL, of this service and visible to this member of staff; else 404."""
-    stored = await find_stored(
-        db, request.app[keys.VAULT], staff.service_id, appointment_id=parse_id(request.match_info["id"])
-    )
-    if stored is None or stored.person_id in await hidden_victims(db, staff):
-        raise not_found()
-    case = await db.get(Case, stored.case_id)
-    assert case is not None
-    return stored, case
 
 
 def _form_of(stored: Stored) -> dict[str, str]:
@@ -212,7 +193,7 @@ def _form_of(stored: Stored) -> dict[str, str]:
 async def edit_form(request: web.Request) -> web.StreamResponse:
     staff = signed_in(request)
     async with request.app[keys.SESSIONS]() as db:
-        stored, case = await _load(db, request, staff)
+        stored, case = await load_appointment(db, request, staff)
         names = await load_lookups(db, staff.service_id, references=[case.external_ref])
         choices = await _staff_choices(db, staff)
         await db.commit()  # audit rows of victim views, if any
@@ -250,7 +231,7 @@ async def edit_appointment(request: web.Request) -> web.StreamResponse:
     form = _read(posted)
     app = request.app
     async with app[keys.SESSIONS]() as db:
-        stored, case = await _load(db, request, staff)
+        stored, case = await load_appointment(db, request, staff)
         choices = await _staff_choices(db, staff)
         if stored.values["status"] in FINISHED:
             return _edit_page(
@@ -292,64 +273,6 @@ async def edit_appointment(request: web.Request) -> web.StreamResponse:
                 db, request, staff, "appointment.change", target=str(stored.id), detail={"fields": written.changed}
             )
         await db.commit()
-    await _deliver(request, written)
+    await deliver(request, written)
     done = "appointment_moved" if "starts_at" in written.changed else "appointment_changed"
     raise see_other(case_url(case.external_ref, done))
-
-
-@routes.get("/appointments/{id}/cancel")
-async def cancel_form(request: web.Request) -> web.StreamResponse:
-    staff = signed_in(request)
-    async with request.app[keys.SESSIONS]() as db:
-        stored, case = await _load(db, request, staff)
-        await db.commit()
-    if stored.values["status"] in FINISHED:
-        raise see_other(case_url(case.external_ref))
-    return render_page(
-        request,
-        "appointment_cancel_confirm.html",
-        title="Cancel this appointment?",
-        action=f"/appointments/{stored.id}/cancel",
-        back=case_url(case.external_ref),
-        kind=KIND_WORDS.get(stored.values["kind"], "Appointment"),
-        at=when(stored.values["starts_at"], stored.values["time_zone"]),
-    )
-
-
-@routes.post("/appointments/{id}/cancel")
-async def cancel_appointment(request: web.Request) -> web.StreamResponse:
-    return await _set(request, AppointmentStatus.CANCELLED, "appointment_cancelled")
-
-
-@routes.post("/appointments/{id}/outcome")
-async def mark_outcome(request: web.Request) -> web.StreamResponse:
-    posted = await request.post()
-    outcome = posted.get("outcome")
-    if outcome not in (AppointmentStatus.ATTENDED.value, AppointmentStatus.MISSED.value):
-        raise web.HTTPBadRequest(text="Choose attended or missed.")
-    return await _set(request, AppointmentStatus(str(outcome)), f"appointment_{outcome}")
-
-
-async def _set(request: web.Request, status: AppointmentStatus, done: str) -> web.StreamResponse:
-    staff = signed_in(request)
-    posted = await request.post()
-    app = request.app
-    async with app[keys.SESSIONS]() as db:
-        stored, case = await _load(db, request, staff)
-        try:
-            written = await set_status(
-                db, app[keys.VAULT], stored, status, actor=staff.actor, now=app[keys.CLOCK].now()
-            )
-        except FieldErrors as exc:
-            raise web.HTTPConflict(text=next(iter(exc.errors.values()))) from None
-        if written.changed:
-            audit.by_staff(db, request, staff, f"appointment.{status.value}", target=str(stored.id))
-        await db.commit()
-    await _deliver(request, written)
-    back = safe_next(str(posted.get("next", "")), case_url(case.external_ref))
-    separator = "&" if "?" in back else "?"
-    raise see_other(
-        f"{back}{separator}appointment_done={done}"
-        if back.startswith("/appointments")
-        else case_url(case.external_ref, done)
-    )
