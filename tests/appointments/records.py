@@ -94,11 +94,13 @@ async def add_appointment(
     kind: str = "office_visit",
     zone: str = "America/Chicago",
     location: str = "12 Main St",
+    external_id: str | None = None,
 ) -> uuid.UUID:
     """A stored appointment, written directly (a factory for page tests; the write paths have their own)."""
     async with sessions() as db:
         row = Appointment(
             service_id=service_id,
+            external_id=external_id,
             case_id=case_id,
             person_id=person_id,
             staff_id=staff_id,

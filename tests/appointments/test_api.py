@@ -287,3 +287,37 @@ async def test_the_openapi_document_lists_every_route_and_field(client) -> None:
     assert "get" in paths["/v2/appointments"]
     assert set(doc["components"]["schemas"]["AppointmentRequest"]["properties"]) == set(FIELDS)
     assert APPOINTMENT_SCHEMA["required"] == ["case_reference", "kind", "starts_at"]
+
+
+async def test_two_first_puts_at_once_make_one_appointment(aiohttp_client, settings, sessions, service) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    client = await app_client(aiohttp_client, settings, ManualClock(NOW))
+    case_id = await client_case(client, service)
+    first, second = await asyncio.gather(
+        put(client, service, "A-1", appointment_body()), put(client, service, "A-1", appointment_body())
+    )
+    assert sorted([first.status, second.status]) == [200, 201]
+    assert len(await stored(sessions, service.id)) == 1
+    assert len(await appointment_lines(sessions, case_id)) == 1
+
+
+async def test_a_victims_appointment_is_not_there_for_an_offender_facing_service(
+    aiohttp_client, settings, sessions, service, vault
+) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from tests.appointments.records import add_appointment
+    from tests.web.cases import add_participant, make_case
+
+    client = await app_client(aiohttp_client, settings, ManualClock(NOW))
+    case = await make_case(sessions, vault, service.id)
+    victim = await add_participant(sessions, vault, case, service.id, "Vic Tim", "victim")
+    when = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+    await add_appointment(sessions, service.id, case.case_id, victim, when, external_id="V-1")
+    assert (await client.get("/v2/appointments/V-1", headers=auth(service))).status == 404
+    assert (await client.delete("/v2/appointments/V-1", headers=auth(service))).status == 404
+    listed = await (await client.get("/v2/appointments", headers=auth(service))).json()
+    assert listed["appointments"] == []
+    [row] = await stored(sessions, service.id)
+    assert row.status == "scheduled"
