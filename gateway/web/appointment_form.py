@@ -275,4 +275,6 @@ async def edit_appointment(request: web.Request) -> web.StreamResponse:
         await db.commit()
     await deliver(request, written)
     done = "appointment_moved" if "starts_at" in written.changed else "appointment_changed"
+    if not written.changed:
+        done = "appointment_unchanged"
     raise see_other(case_url(case.external_ref, done))

@@ -69,6 +69,7 @@ CASE_NOTICES = {
     "noted": "Your note has been added to the record.",
     "appointment_added": "The appointment has been added.",
     "appointment_changed": "The appointment has been changed.",
+    "appointment_unchanged": "Nothing was changed: the appointment is as it was.",
     "appointment_moved": "The appointment has been moved to its new time.",
     "appointment_cancelled": "The appointment has been cancelled.",
     "appointment_attended": "The appointment has been marked attended.",

@@ -1,6 +1,7 @@
 """Appointments in a real browser (Chromium through Playwright), on SQLite, on a ManualClock: an officer
-adds an appointment from the case page (a mistake first, shown beside its field), finds it on "My
-appointments" with its state, and marks it attended. Each page at desktop width and at 390 px, with
+adds an appointment from the case page (a mistake first, shown beside its field), moves and cancels
+another (each confirmed first), finds the first on "My appointments" with its state, and marks it
+attended. Each page at desktop width and at 390 px, with
 axe-core's WCAG rules; screenshots in test-artifacts/."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from gateway.app import create_app
 from gateway.clock import ManualClock
 from gateway.crypto import Vault
 from gateway.settings import Settings
-from tests.appointments.records import stored
+from tests.appointments.records import add_appointment, stored
 from tests.factories import make_service
 from tests.web.cases import make_case, set_service
 from tests.web.conftest import StaffFactory
@@ -84,6 +85,28 @@ async def test_add_an_appointment_and_mark_it_attended(
     await expect(rows.get_by_test_id("state")).to_have_text("Scheduled")
     await check(page, "appointment_case_page")
 
+    # another appointment, tomorrow: change its time (a move, confirmed first), then cancel it (confirmed)
+    tomorrow = await add_appointment(
+        sqlite_sessions, service.id, case.case_id, case.person_id, datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
+    )
+    await page.reload()
+    await page.locator(f'[data-appointment-id="{tomorrow}"]').get_by_role("link", name="Change").click()
+    await page.wait_for_url(f"**/appointments/{tomorrow}/edit")
+    await check(page, "appointment_edit")
+    await page.get_by_label("Time", exact=True).fill("13:15")
+    await page.get_by_role("button", name="Save appointment").click()
+    await expect(page.get_by_test_id("move-confirm")).to_contain_text("Tue 10 Mar 2026 13:15 CDT")
+    await check(page, "appointment_move_confirm")
+    await page.get_by_role("button", name="Yes, move it").click()
+    await page.wait_for_url(f"**/cases/{case.ref}?case_done=appointment_moved")
+    await expect(page.locator(f'[data-appointment-id="{tomorrow}"]')).to_contain_text("Tue 10 Mar 2026 13:15 CDT")
+    await page.locator(f'[data-appointment-id="{tomorrow}"]').get_by_role("link", name="Cancel").click()
+    await expect(page.get_by_test_id("cancel-confirm")).to_contain_text("Tue 10 Mar 2026 13:15 CDT")
+    await check(page, "appointment_cancel_confirm")
+    await page.get_by_role("button", name="Yes, cancel the appointment").click()
+    await page.wait_for_url(f"**/cases/{case.ref}?case_done=appointment_cancelled")
+    await expect(page.locator(f'[data-appointment-id="{tomorrow}"]').get_by_test_id("state")).to_have_text("Cancelled")
+
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="My appointments").click()
     await page.wait_for_url("**/appointments")
     today = page.get_by_test_id("today")
@@ -96,5 +119,6 @@ async def test_add_an_appointment_and_mark_it_attended(
     await expect(page.get_by_test_id("today").get_by_test_id("state")).to_have_text("Attended")
     await expect(page.get_by_test_id("today").get_by_role("button", name="Attended")).to_have_count(0)
     await check(page, "my_appointments_attended")
-    [made] = await stored(sqlite_sessions, service.id)
+    made, moved = await stored(sqlite_sessions, service.id)
     assert made.status == "attended" and made.starts_at == datetime(2026, 3, 9, 15, 30, tzinfo=UTC)
+    assert moved.status == "cancelled" and moved.starts_at == datetime(2026, 3, 10, 18, 15, tzinfo=UTC)
