@@ -12,6 +12,8 @@ appointments of the service with an external id that are still to come and still
 cancelled, attended or missed) but missing from the file are cancelled, each with a record line
 saying so. If that is more than `FULL_REFRESH_LIMIT` of those appointments the import refuses and
 says so, unless `force`. Past appointments missing from the file are left alone (sources drop them).
+With `full` the file is the whole truth both ways: an upcoming appointment cancelled here that the
+file lists again (without a `status`) is reinstated, scheduled, and its reminders planned again.
 
 Writes go in chunks: each chunk's rows, record lines and ONE call of the reminders hook
 (`store.apply_plans`), all in the import's one transaction.
@@ -78,6 +80,8 @@ async def import_appointments(
             if before is not None and _upcoming(before, now):
                 upcoming_in_file += 1
             new = validate_appointment(row_fields(row))
+            if options.full and new.status is None and before is not None and _back(before, now):
+                new = dataclasses.replace(new, status=AppointmentStatus.SCHEDULED.value)  # the file says it is on
             plan = plan_appointment(service_id, external_id, before, new, names, actor=actor, now=now, source="import")
         except FieldErrors as exc:
             report.field_errors(number, exc)
@@ -124,6 +128,11 @@ async def import_appointments(
 def _upcoming(s: Stored, now: datetime) -> bool:
     """Still to come and still on: what a full refresh may cancel."""
     return s.values["status"] not in FINISHED and s.values["starts_at"] > now
+
+
+def _back(s: Stored, now: datetime) -> bool:
+    """Cancelled and still to come: a full refresh that lists it again reinstates it."""
+    return bool(s.values["status"] == AppointmentStatus.CANCELLED.value and s.values["starts_at"] > now)
 
 
 def _cancel(s: Stored, actor: str, now: datetime) -> AppointmentPlan:

@@ -17,6 +17,8 @@ Rules, in one place:
   scheduled (unless the same write sets a status). An appointment with an outcome cannot move.
 * `status` left out keeps the stored one. Attended / missed only once the appointment has started
   (by the clock) and never for a cancelled one; an appointment with an outcome cannot be cancelled.
+  A cancelled appointment given a live status again is reinstated: the hook is told CREATED (plan
+  its reminders from scratch), or MOVED when its time changes in the same write.
 * Its case and its person never change: cancel it and add it again instead.
 """
 
@@ -241,13 +243,17 @@ def _plan(
         status_changed = "status" in changed_cols
         if status_changed:
             row["status_at"] = now
+        # back from cancelled (not to an outcome, which is refused): planned again as if new
+        reinstated = status_changed and stored.values["status"] == CANCELLED
         row["sequence"] = stored.sequence + (
-            1 if SEEN_BY_CLIENT & set(changed_cols) or values["status"] == CANCELLED else 0
+            1 if SEEN_BY_CLIENT & set(changed_cols) or values["status"] == CANCELLED or reinstated else 0
         )
         row["previous_starts_at"], row["moved_at"] = stored.previous_starts_at, stored.moved_at
         if "starts_at" in changed_cols:
             row["previous_starts_at"], row["moved_at"] = stored.values["starts_at"], now
             change = Change.MOVED
+        elif reinstated:
+            change = Change.CREATED
         elif status_changed and values["status"] == CANCELLED:
             change = Change.CANCELLED
         elif status_changed and values["status"] in OUTCOMES:
@@ -256,7 +262,8 @@ def _plan(
             change = Change.UPDATED
     entry_values = {**values, "id": appointment_id, "external_id": external_id, "person_id": person_id}
     previous = stored.values["starts_at"] if stored is not None and change is Change.MOVED else None
-    entry = record_entry(case_id, actor, change, entry_values, changed, previous_start=previous)
+    again = stored is not None and change is Change.CREATED
+    entry = record_entry(case_id, actor, change, entry_values, changed, previous_start=previous, reinstated=again)
     return AppointmentPlan(appointment_id, stored is None, changed, change, row, entry)
 
 

@@ -64,13 +64,14 @@ def record_entry(
     fields: list[str],
     *,
     previous_start: datetime | None = None,
+    reinstated: bool = False,
 ) -> NewEntry:
     """The one case-record line for a change to an appointment."""
     kind = KIND_WORDS.get(values["kind"], "Appointment").lower()
     at = when(values["starts_at"], values["time_zone"])
     others = [name for name in fields if name not in ("starts_at", "status", "created")]
     if change is Change.CREATED:
-        summary = f"Appointment added: {kind} on {at}"
+        summary = f"Appointment {'scheduled again' if reinstated else 'added'}: {kind} on {at}"
     elif change is Change.MOVED:
         was = when(previous_start, values["time_zone"]) if previous_start else "another time"
         summary = f"Appointment moved: {kind} from {was} to {at}"
@@ -93,4 +94,6 @@ def record_entry(
         "change": change.value,
         "fields": fields,
     }
+    if reinstated:
+        data["reinstated"] = True
     return NewEntry(case_id, RecordKind.APPOINTMENT, actor, summary, data)

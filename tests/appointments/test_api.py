@@ -213,6 +213,12 @@ async def test_cancel_and_outcome_follow_the_clock(aiohttp_client, settings, ses
     ]
     missing = await client.delete("/v2/appointments/A-404", headers=auth(service))
     assert missing.status == 404
+    clock.set(NOW)
+    back = await put(client, service, "A-2", appointment_body(status="scheduled"))
+    assert (await back.json())["changed"] == ["status"] and (await back.json())["status"] == "scheduled"
+    line = (await appointment_lines(sessions, case_id))[-1]
+    assert line.summary == "Appointment scheduled again: office visit on Mon 09 Mar 2026 10:30 CDT"
+    assert line.data["change"] == "created"  # reinstated: the hook plans its reminders from scratch
 
 
 async def test_test_keys_store_nothing_and_other_services_see_nothing(

@@ -154,6 +154,20 @@ async def test_full_refresh_cancels_missing_rows_only_within_the_limit(sessions,
     assert forced.written and forced.cancelled == 4
     assert [a.status for a in await stored(sessions, service.id)].count("cancelled") == 5
 
+    # listed again: without --full they stay cancelled; with --full the file is the whole truth
+    ten = (HEADER + rows(10)).encode()
+    plain = await run(sessions, vault, service, "appointments", ten)
+    assert plain.written and plain.unchanged == 10 and plain.updated == 0
+    back = await run(sessions, vault, service, "appointments", ten, full=True)
+    assert back.written and back.updated == 5 and back.cancelled == 0
+    assert [a.status for a in await stored(sessions, service.id)].count("cancelled") == 0
+    async with sessions() as db:
+        last = await db.scalar(
+            select(RecordEntry).where(RecordEntry.kind == "appointment").order_by(RecordEntry.at.desc()).limit(1)
+        )
+    assert last is not None and last.summary.startswith("Appointment scheduled again: office visit on")
+    assert last.data["change"] == "created" and last.data["reinstated"] is True  # the hook plans it afresh
+
 
 async def test_a_moved_row_is_a_move_and_xlsx_cells_are_read(sessions, vault, service) -> None:  # type: ignore[no-untyped-def]
     await clients(sessions, vault, service)
