@@ -275,3 +275,25 @@ async def test_an_admin_imports_appointments_with_a_full_refresh(
     assert [a.status for a in await stored(sessions, service.id)] == ["scheduled"] * 4 + ["cancelled"]
     [audit] = [r for r in await audit_rows(sessions, service.id, action="directory.import")][-1:]
     assert audit.detail["kind"] == "appointments" and audit.detail["counts"]["cancelled"] == 1
+
+
+async def test_the_composer_fills_in_the_next_appointment(
+    aiohttp_client, settings, service, staff_factory, sessions, vault
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.web.chat import add_conversation
+
+    await set_service(sessions, service.id, timezone=CHICAGO)
+    client = await app_client(aiohttp_client, settings, ManualClock(NOW - timedelta(days=2)))  # Saturday
+    officer = await staff_factory(service.id)
+    case = await make_case(sessions, vault, service.id, assigned=officer.id)
+    await add_appointment(sessions, service.id, case.case_id, case.person_id, NOW.replace(hour=15, minute=30))
+    conversation = await add_conversation(
+        sessions, vault, service.id, case.phone, "hi", person_id=case.person_id, assigned_staff_id=officer.id,
+        case_id=case.case_id,
+    )  # fmt: skip
+    await sign_in(client, officer)
+    reminder = "5a5efae2-030e-4567-be82-818832040c57"
+    page = await (await client.get(f"/conversations/{conversation.id}?template={reminder}")).text()
+    for value in ("office_visit", "Monday 9 March", "10:30 am", "12 Main St"):
+        assert f'value="{value}"' in page, value
+    assert "reminder of your office visit: Monday 9 March, 10:30 am, at 12 Main St" in page
