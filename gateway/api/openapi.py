@@ -153,8 +153,8 @@ def build_document(base_url: str) -> dict[str, Any]:
                     errors=(401, 403, 404),
                 )
             },
-            **_directory_paths(),
             **_appointment_paths(),
+            **_directory_paths(),
             "/v2/templates": {"get": _op("List templates", params=[_query("type", "sms, email or letter")])},
             "/v2/template/{template_id}": {"get": _op("Get a template", params=[tid], errors=(400, 401, 403, 404))},
             "/v2/template/{template_id}/version/{version}": {
