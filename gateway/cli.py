@@ -96,9 +96,13 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("case_ref", metavar="CASE_REF")
     verify.add_argument("--service", metavar="SERVICE_ID", help="needed when the reference exists in several services")
 
-    directory = sub.add_parser("import", help="import people or cases from a CSV or XLSX export")
+    directory = sub.add_parser("import", help="import people, cases or appointments from a CSV or XLSX export")
     kinds = directory.add_subparsers(dest="action", required=True)
-    for kind, help_text in (("people", "upsert people by external_id"), ("cases", "upsert cases by reference")):
+    for kind, help_text in (
+        ("people", "upsert people by external_id"),
+        ("cases", "upsert cases by reference"),
+        ("appointments", "upsert appointments by external_id"),
+    ):
         one = kinds.add_parser(kind, help=help_text + " (every row is checked before any is written)")
         one.add_argument("file", metavar="FILE", help=".csv (UTF-8) or .xlsx; columns in the README")
         one.add_argument("--service", dest="service_id", required=True, metavar="SERVICE_ID")
@@ -108,6 +112,11 @@ def _parser() -> argparse.ArgumentParser:
         if kind == "cases":
             one.add_argument("--full", action="store_true", help="full refresh: close open cases missing from FILE")
             one.add_argument("--force", action="store_true", help="with --full: close even more than 20%% of them")
+        if kind == "appointments":
+            one.add_argument(
+                "--full", action="store_true", help="daily full refresh: cancel upcoming appointments missing from FILE"
+            )
+            one.add_argument("--force", action="store_true", help="with --full: cancel even more than 20%% of them")
 
     notifications = sub.add_parser("notifications", help="outbound notifications").add_subparsers(
         dest="action", required=True

@@ -441,6 +441,14 @@ async def import_cases(settings: Settings, args: argparse.Namespace) -> int:
     return await run_import(settings, args, "cases", parse_uuid(args.service_id, "--service"))
 
 
+async def import_appointments(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway import appointments FILE --service ID [--full [--force]]` (see gateway.appointments.importer)."""
+    from gateway.cli import parse_uuid
+    from gateway.directory.command import run_import
+
+    return await run_import(settings, args, "appointments", parse_uuid(args.service_id, "--service"))
+
+
 def _when(value: str | None, what: str) -> datetime | None:
     if value is None:
         return None

@@ -2,7 +2,8 @@
 
 * a staff account (officer and admin) with a new generated password on every run: a password
   cannot be shown twice, so a second run prints a fresh one and keeps the authenticator;
-* Jordan Rivera, a client with a phone, on case CASE-1001 assigned to that officer;
+* Jordan Rivera, a client with a phone, on case CASE-1001 assigned to that officer, with three
+  appointments in the coming days (`gateway.appointments.demo`);
 * one text message to Jordan and one reply from Jordan, through the real paths: the message is
   written as the send path writes it (delivered by the sandbox channel once `gateway serve`
   runs), the reply is stored as the Twilio webhook stores one and run through the handler chain,
@@ -19,8 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.api.intake import insert_notifications
+from gateway.appointments.demo import seed_demo_appointments
+from gateway.clock import SYSTEM_CLOCK
 from gateway.crypto import Vault
-from gateway.db import Case, CaseParticipant, ContactPoint, Notification, Person, StaffUser
+from gateway.db import Case, CaseParticipant, ContactPoint, Notification, Person, Service, StaffUser
 from gateway.domain import Channel, ContactKind, KeyType, ParticipantRole
 from gateway.inbound.pipeline import InboundDeps, run_pipeline, shared_renderer
 from gateway.inbound.store import Arrival, store_inbound
@@ -153,4 +156,8 @@ async def seed_demo(
         await db.commit()
         ids = (person.id, case.id)
     await _messages(settings, engine, sessions, vault, service_id, *ids)
+    async with sessions() as db:
+        zone = await db.scalar(select(Service.timezone).where(Service.id == service_id))
+    # reminders the hook plans are found by the scheduler when `gateway serve` runs
+    await seed_demo_appointments(sessions, vault, service_id, CASE_REF, zone or "UTC", SYSTEM_CLOCK.now())
     return DemoLogin(STAFF_EMAIL, password, ids[0])

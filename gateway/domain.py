@@ -116,3 +116,4 @@ class RecordKind(StrEnum):
     MERGE = "merge"  # two people found to be one (gateway.directory.merge)
     CONSENT = "consent"  # an opt-out or opt-in that was not an inbound message (one-click unsubscribe)
     CONTACT = "contact"  # a sender linked to a person by staff
+    APPOINTMENT = "appointment"  # an appointment added, changed, moved, cancelled or its outcome (gateway.appointments)

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import __version__, keys
+from gateway.api.appointments import APPOINTMENT_SCHEMA, OUTCOME_SCHEMA
 from gateway.api.directory import CASE_SCHEMA, PERSON_SCHEMA
 from gateway.api.errors import json_response
 from gateway.api.response_schemas import NOTIFICATION, NOTIFICATION_LIST, TEMPLATE, TEMPLATE_LIST
@@ -104,6 +105,8 @@ def build_document(base_url: str) -> dict[str, Any]:
                 "PreviewRequest": PreviewRequest.model_json_schema(),
                 "PersonRequest": PERSON_SCHEMA,
                 "CaseRequest": CASE_SCHEMA,
+                "AppointmentRequest": APPOINTMENT_SCHEMA,
+                "OutcomeRequest": OUTCOME_SCHEMA,
                 "LetterRequest": {
                     "oneOf": [LetterRequest.model_json_schema(), PrecompiledLetterRequest.model_json_schema()]
                 },
@@ -159,6 +162,7 @@ def build_document(base_url: str) -> dict[str, Any]:
                     errors=(401, 403, 404),
                 )
             },
+            **_appointment_paths(),
             **_directory_paths(),
             "/v2/templates": {
                 "get": _op("List templates", params=[_query("type", "sms, email or letter")], answer="TemplateList")
@@ -228,6 +232,48 @@ def _directory_paths() -> dict[str, Any]:
                     _query("tag", "Cases carrying this tag"),
                     _query("program", "Cases in this program"),
                     _query("older_than", "A case id: return those created before it"),
+                ],
+            )
+        },
+    }
+
+
+def _appointment_paths() -> dict[str, Any]:
+    ext = _path_param("external_id", fmt=None)
+    upsert = "201 when created; 200 otherwise, with `changed` naming the fields (empty: nothing was written)"
+    return {
+        "/v2/appointments/{external_id}": {
+            "put": {
+                **_op(f"Create or update an appointment by your id. {upsert}", "200", "AppointmentRequest", [ext]),
+                "responses": {
+                    "200": _response("Updated or unchanged"),
+                    "201": _response("Created"),
+                    **_errors(400, 401, 403),
+                },
+            },
+            "get": _op("Get an appointment", params=[ext], errors=(401, 403, 404)),
+            "delete": _op(
+                "Cancel an appointment (a second cancel changes nothing)", params=[ext], errors=(400, 401, 403, 404)
+            ),
+        },
+        "/v2/appointments/{external_id}/outcome": {
+            "post": _op(
+                "Record attended or missed, once the appointment has started (refused when cancelled)",
+                body="OutcomeRequest",
+                params=[ext],
+                errors=(400, 401, 403, 404),
+            )
+        },
+        "/v2/appointments": {
+            "get": _op(
+                "List appointments (newest first by when they were added, 250 a page)",
+                params=[
+                    _query("case_reference", "Appointments of this case"),
+                    _query("officer", "Email of the member of staff"),
+                    _query("from", "Starting on or after: a date (service's clock) or a time with an offset"),
+                    _query("to", "Starting before the end of this date, or before this time"),
+                    _query("status", "scheduled, confirmed, reschedule_requested, attended, missed or cancelled"),
+                    _query("older_than", "An appointment id: return those added before it"),
                 ],
             )
         },

@@ -7,6 +7,9 @@ People: `external_id`, `first_name`, `last_name` (required), `preferred_name`, `
 
 Cases: `reference`, `client` (the person's external id), `assigned_to` (staff email), `status`
 (open/closed), `program`, `office`, `tags` (`;`-separated), `supervision_level`.
+
+Appointments: `external_id`, `case_reference`, `kind`, `starts_at` (required), `person`, `title`,
+`time_zone`, `duration_minutes`, `location_kind`, `location`, `staff`, `bring`, `notes`, `status`.
 """
 
 from __future__ import annotations
@@ -34,6 +37,29 @@ PEOPLE_COLUMNS = (
 PEOPLE_REQUIRED = ("external_id", "first_name", "last_name")
 CASE_COLUMNS = ("reference", "client", "assigned_to", "status", "program", "office", "tags", "supervision_level")
 CASE_REQUIRED = ("reference",)
+# Appointments: `gateway.appointments.importer` (the API's field names, plus `external_id`).
+APPOINTMENT_COLUMNS = (
+    "external_id",
+    "case_reference",
+    "person",
+    "kind",
+    "title",
+    "starts_at",
+    "time_zone",
+    "duration_minutes",
+    "location_kind",
+    "location",
+    "staff",
+    "bring",
+    "notes",
+    "status",
+)
+APPOINTMENT_REQUIRED = ("external_id", "case_reference", "kind", "starts_at")
+COLUMNS = {
+    "people": (PEOPLE_COLUMNS, PEOPLE_REQUIRED),
+    "cases": (CASE_COLUMNS, CASE_REQUIRED),
+    "appointments": (APPOINTMENT_COLUMNS, APPOINTMENT_REQUIRED),
+}
 _YES, _NO = {"yes", "y", "true", "1"}, {"no", "n", "false", "0"}
 
 

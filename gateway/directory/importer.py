@@ -1,5 +1,7 @@
-"""Importing people or cases from a case-management export: `gateway import people|cases FILE` and
-the admin upload page both call `import_table` (bytes + file name + options -> `ImportReport`).
+"""Importing people, cases or appointments from a case-management export: `gateway import
+people|cases|appointments FILE` and the admin upload page both call `import_table` (bytes + file name
++ options -> `ImportReport`). Appointments have their own rows and writes
+(`gateway.appointments.importer`) on the same report, options, checks and safety limit.
 
 1. Read the table (`sheets`), check its columns, and load the service's stored people or cases once.
 2. Validate every row (`person_fields` / `case_fields`, the same checks as the API) and compare it
@@ -19,6 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, update
@@ -50,7 +53,7 @@ MAX_ERRORS_SHOWN = 50
 FULL_REFRESH_LIMIT = 0.20
 CHUNK = 2000
 Progress = Callable[[str, int, int], None]
-KINDS = ("people", "cases")
+KINDS = ("people", "cases", "appointments")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class ImportOptions:
     full: bool = False
     force: bool = False
     region: str = DEFAULT_REGION
+    now: datetime | None = None  # the gateway's clock, for appointments (has one started?); None: real time
 
 
 @dataclass(frozen=True)
@@ -82,11 +86,13 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     closed: int = 0
+    cancelled: int = 0  # appointments a full refresh cancels
     skipped: int = 0
     error_count: int = 0
     errors: list[RowError] = field(default_factory=list)  # the first MAX_ERRORS_SHOWN
     refused: str | None = None
     written: bool = False
+    deliver: list[uuid.UUID] = field(default_factory=list)  # for delivery after the commit (appointments)
 
     def error(self, row: int, column: str, message: str) -> None:
         self.error_count += 1
@@ -103,6 +109,8 @@ class ImportReport:
         parts.append(f"{self.unchanged} unchanged")
         if self.kind == "cases" and (self.closed or self.refused):
             parts.append(f"{self.closed} {what} closed")
+        if self.kind == "appointments" and (self.cancelled or self.refused):
+            parts.append(f"{self.cancelled} {what} cancelled")
         if self.skipped:
             parts.append(f"{self.skipped} bad rows skipped")
         return ", ".join(parts)
@@ -128,9 +136,7 @@ async def import_table(
     except SheetError as exc:
         report.error(1, "-", str(exc))
         return report
-    people = kind == "people"
-    known = cols.PEOPLE_COLUMNS if people else cols.CASE_COLUMNS
-    required = cols.PEOPLE_REQUIRED if people else cols.CASE_REQUIRED
+    known, required = cols.COLUMNS[kind]
     for name in sheet.header:
         if name and name not in known:
             report.error(1, name, f"is not a column of a {kind} import ({', '.join(known)})")
@@ -143,6 +149,10 @@ async def import_table(
     async with write_lock(engine), sessions() as db:
         if kind == "people":
             await _people(db, vault, service_id, sheet.records(), report, options, actor, tick)
+        elif kind == "appointments":
+            from gateway.appointments.importer import import_appointments  # it builds on this module
+
+            await import_appointments(db, vault, service_id, sheet.records(), report, options, actor, tick)
         else:
             await _cases(db, service_id, sheet.records(), report, options, actor, tick)
         if report.written:

@@ -1,4 +1,4 @@
-"""Admin upload page for importing people or cases from a case-management export (.csv or .xlsx).
+"""Admin upload page for importing people, cases or appointments from an export (.csv or .xlsx).
 
 Admins only (403 for other roles). GET shows the form; POST (multipart, CSRF-checked by the web
 middleware from the form's `csrf_token` field, within the app's body limit) runs `import_table`
@@ -15,6 +15,7 @@ from aiohttp import web
 from gateway import keys
 from gateway.directory.importer import FULL_REFRESH_LIMIT, KINDS, ImportOptions, ImportReport, import_table
 from gateway.domain import Role
+from gateway.jobs.delivery import enqueue_deliveries
 from gateway.web import audit
 from gateway.web.access import require_role, signed_in
 from gateway.web.context import StaffContext
@@ -22,7 +23,7 @@ from gateway.web.render import render_page
 
 routes = web.RouteTableDef()
 PAGE = "admin_import.html"
-TITLE = "Import people or cases"
+TITLE = "Import people, cases or appointments"
 FLAGS = ("dry_run", "skip_bad_rows", "full", "force")
 
 
@@ -69,7 +70,7 @@ async def import_upload(request: web.Request) -> web.StreamResponse:
     form["kind"] = kind if kind in KINDS else "people"
     problems = []
     if kind not in KINDS:
-        problems.append("Choose what the file holds: people or cases.")
+        problems.append("Choose what the file holds: people, cases or appointments.")
     if not isinstance(upload, web.FileField) or not upload.filename:
         problems.append("Choose a .csv or .xlsx file to import.")
     if problems or not isinstance(upload, web.FileField) or not isinstance(kind, str):
@@ -77,9 +78,10 @@ async def import_upload(request: web.Request) -> web.StreamResponse:
     options = ImportOptions(
         dry_run=form["dry_run"],
         skip_bad_rows=form["skip_bad_rows"],
-        full=form["full"] and kind == "cases",
+        full=form["full"] and kind in ("cases", "appointments"),
         force=form["force"],
         region=request.app[keys.SETTINGS].default_region,
+        now=request.app[keys.CLOCK].now(),
     )
     app = request.app
     report = await import_table(
@@ -102,10 +104,14 @@ async def import_upload(request: web.Request) -> web.StreamResponse:
         "skipped": report.skipped,
         "errors": report.error_count,
     }
+    if kind == "appointments":
+        counts["cancelled"] = report.cancelled
     async with app[keys.SESSIONS]() as db:
         detail = {"kind": kind, "filename": upload.filename, "counts": counts, "written": report.written}
         audit.by_staff(db, request, staff, "directory.import", target=upload.filename, detail=detail)
         await db.commit()
+    if report.deliver:  # what the appointments' reminders hook queued, after the import's commit
+        await enqueue_deliveries(app[keys.QUEUE], report.deliver)
     return _page(
         request,
         form,

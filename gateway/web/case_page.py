@@ -26,6 +26,7 @@ from gateway.domain import RecordKind, Role
 from gateway.record_words import RecordReader
 from gateway.web import audit
 from gateway.web.access import audit_view, can_see_victim_data, not_found, parse_id, signed_in
+from gateway.web.appointment_data import case_appointments
 from gateway.web.case_data import (
     TimelineFilter,
     add_note,
@@ -61,10 +62,18 @@ KIND_WORDS = {
     "merge": "Merge",
     "consent": "Consent",
     "contact": "Contact linked",
+    "appointment": "Appointment",
 }
 CASE_NOTICES = {
     "transferred": "The case has been transferred.",
     "noted": "Your note has been added to the record.",
+    "appointment_added": "The appointment has been added.",
+    "appointment_changed": "The appointment has been changed.",
+    "appointment_unchanged": "Nothing was changed: the appointment is as it was.",
+    "appointment_moved": "The appointment has been moved to its new time.",
+    "appointment_cancelled": "The appointment has been cancelled.",
+    "appointment_attended": "The appointment has been marked attended.",
+    "appointment_missed": "The appointment has been marked missed.",
 }
 
 
@@ -141,6 +150,7 @@ async def case_detail_page(request: web.Request, errors: list[str] | None = None
                 audit_view(db, request, staff, "victim_participant", str(person.person_id))
         entries = await timeline(db, case, where)
         letters = await case_letters(db, request.app[keys.VAULT], staff, case.id)
+        appointments = await case_appointments(db, request, staff, case.id)
         staff_list = await case_handlers(db, staff.service_id)
         targets = await transfer_targets(db, staff, case)
         reader = await RecordReader.load(
@@ -167,6 +177,7 @@ async def case_detail_page(request: web.Request, errors: list[str] | None = None
         actor_names=names,
         handler=handler,
         letters=letters,
+        appointments=appointments,
         postage_labels=POSTAGE_LABELS,
         transfer_to=targets,
         kinds=KINDS,

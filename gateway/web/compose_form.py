@@ -152,7 +152,9 @@ async def composer_context(
     if template is not None:
         if values is None:
             async with request.app[keys.SESSIONS]() as db:
-                values = await prefill(db, staff, person, case_id, request.app[keys.SETTINGS].default_region)
+                values = await prefill(
+                    db, staff, person, case_id, request.app[keys.SETTINGS].default_region, request.app[keys.CLOCK].now()
+                )
         for index, (name, spec) in enumerate(template_fields(request.app[keys.RENDERER], template).items(), 1):
             fields.append({"id": f"field-{index}", "input": FIELD_PREFIX + name, "value": values.get(name, ""), **spec})
         preview = render_preview(request, template, values)

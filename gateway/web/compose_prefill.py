@@ -8,7 +8,7 @@ A template field whose name is known here starts with a value the officer can ch
 | `officer_name` | the case's officer, else the member of staff writing |
 | `office_phone` | the first phone number in the service's contact text (`gateway service update --contact-text`) |
 | `office_name` | the case's office |
-| `appointment_*`, `location` | the next appointment, once appointments exist (`next_appointment` below) |
+| `appointment_*`, `location` | the person's next appointment, on its own clock (`next_appointment` below) |
 
 Nothing here is sent without the officer seeing it: the values only fill the form.
 """
@@ -16,24 +16,54 @@ Nothing here is sent without the officer seeing it: the values only fill the for
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.appointments.queries import next_for_person
 from gateway.db import Case, Person, Service, StaffUser
+from gateway.db.base import utcnow
+from gateway.localtime import to_local
 from gateway.web.context import StaffContext
 
 
-async def next_appointment(db: AsyncSession, person_id: uuid.UUID, case_id: uuid.UUID | None) -> dict[str, str]:
-    """The person's next appointment as template values (`appointment_type`, `appointment_date`,
-    `appointment_time`, `location`), or nothing.
+async def next_appointment(
+    db: AsyncSession, person: Person, case_id: uuid.UUID | None, now: datetime
+) -> dict[str, str]:
+    """The person's next appointment (not started, still on; on this case when one is given) as
+    template values: `appointment_type` (its kind's code, which the templates put in words),
+    `appointment_date` ("Tuesday 14 January"; Spanish for a Spanish speaker), `appointment_time`
+    ("10:30 am") on the appointment's own clock, and `location`. Nothing when there is none."""
+    found = await next_for_person(db, person.service_id, person.id, now, case_id)
+    if found is None:
+        return {}
+    local = to_local(found.starts_at, found.time_zone)
+    spanish = (person.language or "").lower().startswith("es")
+    day = (_ES_DAYS[local.weekday()] if spanish else f"{local:%A}") + f" {local.day} "
+    day += _ES_MONTHS[local.month - 1] if spanish else f"{local:%B}"
+    time = f"{local.hour % 12 or 12}:{local:%M} {'am' if local.hour < 12 else 'pm'}"
+    place = found.location or ("por teléfono" if spanish else "by phone")
+    if found.location_kind == "video" and found.location:
+        place = found.location
+    return {"appointment_type": found.kind, "appointment_date": day, "appointment_time": time, "location": place}
 
-    HOOK for the appointments capability (being built beside this): there is no appointment table
-    on this branch yet, so this returns no values and those fields start empty. When appointments
-    land, read the next one here (on the person's clock, gateway.localtime) and the composer fills
-    them in with no other change.
-    """
-    return {}
+
+_ES_DAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
+_ES_MONTHS = (
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+)
 
 
 def first_name(person: Person) -> str:
@@ -53,7 +83,12 @@ def office_phone(service: Service, region: str) -> str | None:
 
 
 async def prefill(
-    db: AsyncSession, staff: StaffContext, person: Person | None, case_id: uuid.UUID | None, region: str
+    db: AsyncSession,
+    staff: StaffContext,
+    person: Person | None,
+    case_id: uuid.UUID | None,
+    region: str,
+    now: datetime | None = None,
 ) -> dict[str, str]:
     """Starting values for the composer's fields, by placeholder name."""
     values: dict[str, str] = {"officer_name": staff.name}
@@ -71,5 +106,5 @@ async def prefill(
     if person is not None:
         if name := first_name(person):
             values["first_name"] = name
-        values.update(await next_appointment(db, person.id, case_id))
+        values.update(await next_appointment(db, person, case_id, now or utcnow()))
     return values

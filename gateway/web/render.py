@@ -38,6 +38,7 @@ class NavItem:
 _NAV = (
     ("Inbox", "/inbox"),
     ("My caseload", "/caseload"),
+    ("My appointments", "/appointments"),
     ("Scheduled", "/scheduled"),
     ("Add client", "/people/new"),
     ("Cases", "/cases"),

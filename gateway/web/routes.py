@@ -20,6 +20,8 @@ from gateway.web import (
     admin_keys,
     admin_staff,
     alert_settings,
+    appointment_actions,
+    appointment_form,
     case_export,
     case_page,
     caseload,
@@ -32,6 +34,7 @@ from gateway.web import (
     login_pages,
     mailroom,
     merge_page,
+    my_appointments,
     person_page,
     sandbox_phone,
     scheduled_page,
@@ -72,6 +75,9 @@ def setup_web(app: web.Application) -> None:
     app.router.add_routes(unsubscribe_page.routes)  # public: a signed link, not a staff page
     for chat in (inbox, conversation, compose, live_socket):  # inbox, conversations, live updates
         app.router.add_routes(chat.routes)
+    app.router.add_routes(my_appointments.routes)  # /appointments before /appointments/{id}/...
+    app.router.add_routes(appointment_form.routes)  # add, change, move
+    app.router.add_routes(appointment_actions.routes)  # cancel, attended / missed
     app.router.add_routes(scheduled_page.routes)  # scheduled messages; read marks and opt-out state
     live_socket.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static")

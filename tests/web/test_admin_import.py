@@ -122,7 +122,9 @@ async def test_a_missing_file_or_unknown_kind_is_a_400(
     await sign_in(client, admin)
     token = await csrf_from(client, "/admin/import")
     unknown = await client.post("/admin/import", data=form(token, people_csv(1), kind="staff"))
-    assert unknown.status == 400 and "Choose what the file holds: people or cases." in await unknown.text()
+    assert (
+        unknown.status == 400 and "Choose what the file holds: people, cases or appointments." in await unknown.text()
+    )
     no_file = FormData()
     no_file.add_field("csrf_token", token)
     no_file.add_field("kind", "people")

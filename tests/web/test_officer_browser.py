@@ -187,6 +187,7 @@ STAFF_PAGES = (
     "/templates", "/templates/5a5efae2-030e-4567-be82-818832040c57", "/sandbox", "/sandbox?person={person}",
     "/admin/staff", "/admin/keys", "/admin/audit", "/admin/import", "/broadcasts",
     "/scheduled", "/letters", "/sandbox/mailroom", "/conversations/{conversation}?via=email",
+    "/appointments", "/cases/{ref}/appointments/new",
 )  # fmt: skip
 
 
