@@ -10,6 +10,7 @@ METHOD:CANCEL with STATUS:CANCELLED. Built when the email is sent, from the appo
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
@@ -62,7 +63,8 @@ def invitation(appointment: Appointment, *, organizer: str | None, attendee: str
     guest.params["ROLE"] = vText("REQ-PARTICIPANT")
     event.add("attendee", guest)
     calendar.add_component(event)
-    return calendar.to_ical().decode()
+    text: bytes = calendar.to_ical()
+    return text.decode()
 
 
 def method_of(text: str) -> str:
@@ -75,6 +77,4 @@ def method_of(text: str) -> str:
 
 def _address(sender: str) -> str:
     """The bare address of a From such as "Victim Services <notify@vs.example>"."""
-    from email.utils import parseaddr
-
     return parseaddr(sender)[1] or sender

@@ -59,7 +59,8 @@ _MONTHS = {
 }  # fmt: skip
 _WHERE = {
     "en": {LocationKind.ADDRESS: "at {place}", LocationKind.PHONE: "by phone", LocationKind.VIDEO: "by video: {place}"},
-    "es": {LocationKind.ADDRESS: "en {place}", LocationKind.PHONE: "por teléfono", LocationKind.VIDEO: "por video: {place}"},
+    "es": {LocationKind.ADDRESS: "en {place}", LocationKind.PHONE: "por teléfono",
+           LocationKind.VIDEO: "por video: {place}"},
 }  # fmt: skip
 
 
@@ -74,7 +75,7 @@ def language_of(person_language: str | None) -> str:
 
 
 def say_date(when: datetime, zone_name: str, language: str) -> str:
-    """"Tuesday 12 January 2027" / "martes 12 de enero de 2027", on `zone_name`'s clock."""
+    """ "Tuesday 12 January 2027" / "martes 12 de enero de 2027", on `zone_name`'s clock."""
     local = to_local(when, zone_name)
     day, month = _DAYS[language][local.weekday()], _MONTHS[language][local.month - 1]
     if language == "es":
@@ -83,11 +84,16 @@ def say_date(when: datetime, zone_name: str, language: str) -> str:
 
 
 def say_time(when: datetime, zone_name: str, language: str) -> str:
-    """"10:30 am CST" / "10:30 a. m. CST": the time and the zone's abbreviation on that day."""
+    """ "10:30 am CST" / "10:30 a. m. CST": the time and the zone's abbreviation on that day."""
     local = to_local(when, zone_name)
     hour = local.hour % 12 or 12
     half = ("am" if local.hour < 12 else "pm") if language == "en" else ("a. m." if local.hour < 12 else "p. m.")
     return f"{hour}:{local.minute:02d} {half} {local.strftime('%Z')}"
+
+
+def say_when(when: datetime, zone_name: str, language: str) -> str:
+    """ "Tuesday 12 January 2027, 10:30 am CST"."""
+    return f"{say_date(when, zone_name, language)}, {say_time(when, zone_name, language)}"
 
 
 def say_where(appointment: Appointment, language: str) -> str:
@@ -123,11 +129,7 @@ def appointment_values(appointment: Appointment, reach: Reach, service_name: str
         "time": say_time(appointment.starts_at, appointment.time_zone, language),
         "where": say_where(appointment, language),
         "bring": (appointment.bring or "").strip() or NONE,
-        "previous": (
-            f"{say_date(previous, appointment.time_zone, language)}, {say_time(previous, appointment.time_zone, language)}"
-            if previous is not None
-            else NONE
-        ),
+        "previous": say_when(previous, appointment.time_zone, language) if previous is not None else NONE,
         "service_name": service_name,
     }
 
@@ -184,7 +186,9 @@ class Templates:
         self._cache: dict[tuple[uuid.UUID, str, Channel, str], TemplateRow | None] = {}
 
     @classmethod
-    async def load(cls, session: AsyncSession, service_ids: Iterable[uuid.UUID], slugs: Iterable[str] = SLUGS) -> Templates:
+    async def load(
+        cls, session: AsyncSession, service_ids: Iterable[uuid.UUID], slugs: Iterable[str] = SLUGS
+    ) -> Templates:
         rows = (
             await session.scalars(
                 select(Template).where(

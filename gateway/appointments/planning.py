@@ -148,7 +148,7 @@ async def _plan_chunk(
 ) -> None:
     appointments = [a for a, _ in items]
     ids = [a.id for a in appointments]
-    existing: dict[uuid.UUID, _Existing] = defaultdict(_Existing)
+    existing: dict[uuid.UUID | None, _Existing] = defaultdict(_Existing)
     rows = await session.execute(
         select(
             Notification.id,
@@ -159,7 +159,7 @@ async def _plan_chunk(
         ).where(Notification.appointment_id.in_(padded(ids)))
     )
     for nid, appointment_id, step, status, send_before in rows:
-        found = existing[appointment_id]
+        found = existing[appointment_id]  # never None: the query asked for these ids
         if status == S.CREATED.value:
             found.pending.append((nid, step or "", send_before))
         if status != S.CANCELLED.value:
@@ -169,8 +169,7 @@ async def _plan_chunk(
     reach = await reach_people(session, vault, {a.person_id for a in appointments})
     templates = await Templates.load(session, service_ids)
     services = {
-        s.id: s
-        for s in (await session.scalars(select(Service).where(Service.id.in_(padded(service_ids))))).all()
+        s.id: s for s in (await session.scalars(select(Service).where(Service.id.in_(padded(service_ids))))).all()
     }
     for appointment, kinds in items:
         _plan_one(vault, appointment, kinds, existing[appointment.id], plans, reach, templates, services, now, batch)
@@ -229,17 +228,19 @@ def _plan_one(
     elif status == AppointmentStatus.MISSED:
         if Change.OUTCOME in kinds and ("missed", None) not in existing.steps:
             add(MISSED, "missed", None, None)
-            batch.tasks.append(OfficerTask(a, "missed their appointment", "Please contact the client to set a new time."))
+            batch.tasks.append(
+                OfficerTask(a, "missed their appointment", "Please contact the client to set a new time.")
+            )
     elif not finished:
         plan = plans[(a.service_id, a.kind)]
         skipped = []
-        for step in plan.steps or []:
-            name = f"reminder:{step.name}"
+        for plan_step in plan.steps or []:
+            name = f"reminder:{plan_step.name}"
             if (name, a.starts_at) in existing.steps:
                 continue
-            due = step.due(a.starts_at, a.time_zone)
+            due = plan_step.due(a.starts_at, a.time_zone)
             if due <= now or due >= a.starts_at:
-                skipped.append(step.name)
+                skipped.append(plan_step.name)
                 continue
             add(REMINDER, name, due, a.starts_at)
         if skipped:

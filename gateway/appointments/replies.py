@@ -31,8 +31,7 @@ from gateway.appointments.notices import (
     appointment_values,
     reach_people,
     renderer,
-    say_date,
-    say_time,
+    say_when,
 )
 from gateway.appointments.planning import ACTOR
 from gateway.appointments.tasks import OfficerTask, officer_alert_rows
@@ -67,14 +66,12 @@ async def appointment_answered(session: AsyncSession, vault: Vault, question: Op
     if appointment.status in FINISHED:
         return Answered(f"appointment {appointment.id} is {appointment.status}; nothing changed")
     now = utcnow()
-    when = f"{say_date(appointment.starts_at, appointment.time_zone, 'en')}, {say_time(appointment.starts_at, appointment.time_zone, 'en')}"
+    when = say_when(appointment.starts_at, appointment.time_zone, "en")
     data = {"appointment_id": str(appointment.id), "question_id": str(question.id)}
     if question.answer_value == CONFIRM:
         appointment.status, appointment.status_at, appointment.updated_at = AppointmentStatus.CONFIRMED.value, now, now
-        await append_in_session(
-            session, appointment.case_id, RecordKind.HANDLER, ACTOR, f"Client confirmed the appointment on {when}", data,
-            inbound_id=question.inbound_id,
-        )  # fmt: skip
+        summary = f"Client confirmed the appointment on {when}"
+        await _record(session, appointment, summary, data, question)
         return Answered(f"appointment {appointment.id} confirmed")
     if question.answer_value != RESCHEDULE:
         return Answered(f"answer {question.answer_value!r} is not one the appointment knows")
@@ -83,16 +80,16 @@ async def appointment_answered(session: AsyncSession, vault: Vault, question: Op
         now,
         now,
     )
-    await append_in_session(
-        session, appointment.case_id, RecordKind.HANDLER, ACTOR, f"Client asked to reschedule the appointment on {when}",
-        data, inbound_id=question.inbound_id,
-    )  # fmt: skip
-    rows, entries = await officer_alert_rows(
-        session, vault, [OfficerTask(appointment, "asked to reschedule their appointment", "Please contact the client to agree a new time.")]
-    )  # fmt: skip
+    await _record(session, appointment, f"Client asked to reschedule the appointment on {when}", data, question)
+    task = OfficerTask(
+        appointment, "asked to reschedule their appointment", "Please contact the client to agree a new time."
+    )
+    rows, entries = await officer_alert_rows(session, vault, [task])
     step = f"reschedule:{appointment.sequence}"
     told = await session.scalar(
-        select(Notification.id).where(Notification.appointment_id == appointment.id, Notification.appointment_step == step)
+        select(Notification.id).where(
+            Notification.appointment_id == appointment.id, Notification.appointment_step == step
+        )
     )
     decision = f"appointment {appointment.id}: reschedule requested; officer task"
     if told is None:
@@ -111,7 +108,17 @@ async def appointment_answered(session: AsyncSession, vault: Vault, question: Op
     return Answered(decision, [r["id"] for r in rows])
 
 
-async def _acknowledgement(session: AsyncSession, vault: Vault, appointment: Appointment, step: str) -> dict[str, Any] | str:
+async def _record(
+    session: AsyncSession, appointment: Appointment, summary: str, data: dict[str, str], question: OpenQuestion
+) -> None:
+    await append_in_session(
+        session, appointment.case_id, RecordKind.HANDLER, ACTOR, summary, data, inbound_id=question.inbound_id
+    )
+
+
+async def _acknowledgement(
+    session: AsyncSession, vault: Vault, appointment: Appointment, step: str
+) -> dict[str, Any] | str:
     reach = (await reach_people(session, vault, [appointment.person_id])).get(appointment.person_id)
     service = await session.get(Service, appointment.service_id)
     if reach is None or service is None:
@@ -137,4 +144,3 @@ async def _acknowledgement(session: AsyncSession, vault: Vault, appointment: App
     row = prepared.row
     row["appointment_id"], row["appointment_step"] = appointment.id, step
     return row
-

@@ -59,7 +59,7 @@ async def due_scheduled(
             )
         )
     async with ctx["sessions"]() as session:
-        return [(when, nid) for when, nid in (await session.execute(stmt)).all()]
+        return [(when, nid) for when, nid in (await session.execute(stmt)).all() if when is not None]
 
 
 async def send_due_scheduled(ctx: JobContext) -> str:
@@ -78,4 +78,3 @@ async def send_due_scheduled(ctx: JobContext) -> str:
     if total:
         log.info("scheduler.due", count=total)
     return f"due={total}"
-

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.appointments.notices import Templates, renderer, say_date, say_time
+from gateway.appointments.notices import Templates, renderer, say_when
 from gateway.crypto import Vault
 from gateway.db import Appointment, Case, Service, StaffUser
 from gateway.db.base import padded
@@ -48,7 +48,9 @@ async def officer_alert_rows(
     appointments = [t.appointment for t in tasks]
     cases = {
         c.id: c
-        for c in (await session.scalars(select(Case).where(Case.id.in_(padded({a.case_id for a in appointments}))))).all()
+        for c in (
+            await session.scalars(select(Case).where(Case.id.in_(padded({a.case_id for a in appointments}))))
+        ).all()
     }
     staff_ids = {a.staff_id for a in appointments if a.staff_id} | {
         c.assigned_staff_id for c in cases.values() if c.assigned_staff_id
@@ -94,7 +96,7 @@ async def officer_alert_rows(
                     "service_name": service.name,
                     "case_reference": case.external_ref,
                     "what": f"the client {task.what}",
-                    "when": f"{say_date(a.starts_at, a.time_zone, 'en')}, {say_time(a.starts_at, a.time_zone, 'en')}",
+                    "when": say_when(a.starts_at, a.time_zone, "en"),
                     "todo": task.todo,
                 },
                 service_id=a.service_id,
@@ -103,7 +105,9 @@ async def officer_alert_rows(
             )
         except (ApiError, InvalidRecipient) as exc:
             why = exc.message if isinstance(exc, ApiError) else str(exc)
-            entries.append(NewEntry(a.case_id, RecordKind.HANDLER, ACTOR, f"{note}; the alert could not be built: {why}", data))
+            entries.append(
+                NewEntry(a.case_id, RecordKind.HANDLER, ACTOR, f"{note}; the alert could not be built: {why}", data)
+            )
             continue
         rows.append(prepared.row)
         data["notification_id"] = str(prepared.row["id"])

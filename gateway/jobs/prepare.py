@@ -6,12 +6,13 @@ All of it is one session and one transaction, whatever the number of notificatio
    `created` is left alone (jobs are safe to run twice); a retry that is not due yet is deferred.
 2. Policy (`gateway.sendtime.policy`). An appointment's message reads its appointment again (ONE
    query, `gateway.appointments.sendcheck`): a stale reminder is `cancelled` and an email gets its
-   `.ics`; claimed reminders open their "confirm or reschedule" question. ONE query finds the opted-out recipients, who fail at once
-   (`permanent-failure`, "recipient opted out"), and TWO find the retired ones (a retired person,
-   or an address known only as retired: "recipient retired"); a row whose sealed text cannot be opened fails as
-   `technical-failure`. Then, per sender, ONE call gives all of that sender's messages their send
-   slots under its rate limit; a row whose slot is later gets it written down (`rate_slot_at`) and
-   is deferred to it, never failed, and takes no second token when it comes. Test keys and letters
+   `.ics`; claimed reminders open their "confirm or reschedule" question. ONE query finds the
+   opted-out recipients, who fail at once (`permanent-failure`, "recipient opted out"), and TWO find
+   the retired ones (a retired person, or an address known only as retired: "recipient retired"); a
+   row whose sealed text cannot be opened fails as `technical-failure`. Then, per sender, ONE call
+   gives all of that sender's messages their send slots under its rate limit; a row whose slot is
+   later gets it written down (`rate_slot_at`) and is deferred to it, never failed, and takes no
+   second token when it comes. Test keys and letters
    are not limited. Before that, per sender, ONE call asks its provider's circuit breaker
    (`gateway.jobs.breaker`) whether it may send: while the provider fails, its messages are held
    (`gateway.jobs.held`) and only the probe job sends, one message, the oldest.

@@ -42,7 +42,9 @@ class ClockedHarness:
             await queue.join()
             return
         made = [
-            make_worker(self.settings, clock=self.clock, burst=True, handle_signals=False, poll_delay=0.02, cron_jobs=[])
+            make_worker(
+                self.settings, clock=self.clock, burst=True, handle_signals=False, poll_delay=0.02, cron_jobs=[]
+            )
             for _ in range(workers)
         ]
         try:
@@ -53,7 +55,7 @@ class ClockedHarness:
 
 
 @pytest.fixture
-async def clocked(settings_for: Callable[..., Settings]) -> AsyncIterator[ClockedHarness]:
+async def clocked(settings_for: Callable[..., Settings]) -> AsyncIterator[ClockedHarness]:  # noqa: F811
     settings = settings_for(scheduler_interval_seconds=3600.0)
     clock = ManualClock(START)
     ctx = await open_job_context(settings, clock=clock)

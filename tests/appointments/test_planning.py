@@ -33,7 +33,9 @@ def pending(messages: list) -> list:  # type: ignore[type-arg]
 async def record_lines(sessions: async_sessionmaker[AsyncSession], case_id: object) -> list[str]:
     async with sessions() as session:
         return list(
-            await session.scalars(select(RecordEntry.summary).where(RecordEntry.case_id == case_id).order_by(RecordEntry.seq))
+            await session.scalars(
+                select(RecordEntry.summary).where(RecordEntry.case_id == case_id).order_by(RecordEntry.seq)
+            )
         )
 
 
@@ -43,11 +45,15 @@ async def test_each_kind_gets_its_default_plan(
     client = await add_client(sessions, vault, service.id)
     court_at = chicago("2027-01-20T09:00")
     court = await add_appointment(sessions, vault, client, court_at, now=NOW, kind="court_hearing")
-    interview = await add_appointment(sessions, vault, client, chicago("2027-01-12T14:00"), now=NOW, kind="job_interview")
+    interview = await add_appointment(
+        sessions, vault, client, chicago("2027-01-12T14:00"), now=NOW, kind="job_interview"
+    )
     visit = await add_appointment(sessions, vault, client, chicago("2027-01-08T10:30"), now=NOW, bring="your ID")
 
     court_messages = await messages_of(sessions, court)
-    assert [(m.appointment_step, to_local(m.scheduled_for, CHICAGO).strftime("%m-%d %H:%M")) for m in court_messages] == [
+    assert [
+        (m.appointment_step, to_local(m.scheduled_for, CHICAGO).strftime("%m-%d %H:%M")) for m in court_messages
+    ] == [
         ("reminder:7d", "01-13 09:00"),
         ("reminder:1d", "01-19 09:00"),
         ("reminder:0d@08:00", "01-20 08:00"),
@@ -178,7 +184,13 @@ async def test_email_when_that_is_their_channel_and_updates_rewrite_the_reminder
 ) -> None:
     client = await add_client(sessions, vault, service.id, email="jordan@example.org", preferred=("email", "sms"))
     visit = await add_appointment(
-        sessions, vault, client, chicago("2027-01-08T10:30"), now=NOW, location_kind="video", location="https://meet.example/abc"
+        sessions,
+        vault,
+        client,
+        chicago("2027-01-08T10:30"),
+        now=NOW,
+        location_kind="video",
+        location="https://meet.example/abc",
     )
     [reminder] = await messages_of(sessions, visit)
     assert reminder.channel == "email" and vault.open(reminder.recipient_enc) == "jordan@example.org"

@@ -99,7 +99,9 @@ async def test_a_reminder_that_quiet_hours_would_push_past_the_appointment_is_no
     clocked: ClockedHarness, sessions: async_sessionmaker[AsyncSession], vault: Vault, sender_service: ServiceUnderTest
 ) -> None:
     client = await add_client(sessions, vault, sender_service.id)  # a Chicago number, no zone of their own
-    interview = await add_appointment(sessions, vault, client, chicago("2027-01-06T07:30"), now=START, kind="job_interview")
+    interview = await add_appointment(
+        sessions, vault, client, chicago("2027-01-06T07:30"), now=START, kind="job_interview"
+    )
     two_hours = next(m for m in await messages_of(sessions, interview) if m.appointment_step == "reminder:2h")
 
     clocked.clock.set(two_hours.scheduled_for)  # 05:30 in Chicago; the window opens at 08:00, after the interview
@@ -156,7 +158,9 @@ async def test_email_reminders_carry_an_ics_that_a_cancellation_replaces(
     assert event.decoded("dtstart") == chicago("2027-01-20T09:00") and str(event["location"]) == "Courtroom 4B"
 
     clocked.clock.set(chicago("2027-01-14T10:00"))
-    send_now = await change_appointment(sessions, vault, hearing, Change.CANCELLED, now=clocked.clock.now(), status="cancelled")
+    send_now = await change_appointment(
+        sessions, vault, hearing, Change.CANCELLED, now=clocked.clock.now(), status="cancelled"
+    )
     await clocked.ctx["queue"].enqueue("deliver_batch", *map(str, send_now), job_id=f"test-{send_now[0]}")
     await clocked.run()
 
@@ -210,7 +214,9 @@ async def test_two_workers_and_two_scheduler_runs_send_each_reminder_once(
         statuses = (
             await session.scalars(
                 select(Notification.status).where(
-                    Notification.appointment_id.in_(select(Appointment.id).where(Appointment.service_id == sender_service.id))
+                    Notification.appointment_id.in_(
+                        select(Appointment.id).where(Appointment.service_id == sender_service.id)
+                    )
                 )
             )
         ).all()
