@@ -231,8 +231,9 @@ def run(args: argparse.Namespace, scaled: bool) -> None:
             asyncio.run(plan(db_url, vault, sid, clients, starts, kinds))
             took = time.perf_counter() - started
             reminders = asyncio.run(count_reminders(db_url))
+            rate = args.appointments / took
             print(f"{label}: planned {args.appointments} appointments of {len(clients)} clients in {took:.1f} s "
-                  f"({args.appointments / took:.0f}/s), {reminders} reminders written; peak RSS {peak_mb():.0f} MB")  # fmt: skip
+                  f"({rate:.0f}/s), {reminders} reminders written; peak RSS {peak_mb():.0f} MB")  # fmt: skip
 
             for _ in range(args.workers if scaled else 0):
                 procs.append(subprocess.Popen([sys.executable, "-m", "gateway", "worker"], env=env, cwd=ROOT,
