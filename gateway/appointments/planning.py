@@ -233,6 +233,7 @@ def _plan_one(
             )
     elif not finished:
         plan = plans[(a.service_id, a.kind)]
+        planned_before = any(send_before == a.starts_at for _, send_before in existing.steps)
         skipped = []
         for plan_step in plan.steps or []:
             name = f"reminder:{plan_step.name}"
@@ -243,7 +244,7 @@ def _plan_one(
                 skipped.append(plan_step.name)
                 continue
             add(REMINDER, name, due, a.starts_at)
-        if skipped:
+        if skipped and not planned_before:  # said once: not again when the same appointment is written again
             notes.append(f"reminders {', '.join(skipped)} before not planned: that time had passed")
         if Change.MOVED in kinds and a.starts_at > now:
             add(NEW_TIME, f"moved:{a.sequence}", None, a.starts_at)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.clock import ManualClock
 from gateway.jobs.context import JobContext, close_job_context, open_job_context
@@ -35,6 +36,10 @@ class ClockedHarness:
     settings: Settings
     ctx: JobContext
     clock: ManualClock
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self.ctx["sessions"]
 
     async def run(self, *, workers: int = 1) -> None:
         queue = self.ctx["queue"]

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.appointments.notices import SLUGS as APPOINTMENT_SLUGS
 from gateway.db.engine import make_engine, session_factory
 from gateway.db.migrate import upgrade_async
 from gateway.db.models import Service, Template, TemplateVersion
-from gateway.appointments.notices import SLUGS as APPOINTMENT_SLUGS
 from gateway.domain import Channel
 from gateway.templating import (
     TemplateFile,
