@@ -211,3 +211,24 @@ async def test_no_way_to_reach_the_client_is_recorded(
     visit = await add_appointment(sessions, vault, client, chicago("2027-01-08T10:30"), now=NOW)
     assert await messages_of(sessions, visit) == []
     assert "no mobile number or email address" in (await record_lines(sessions, client.case_id))[0]
+
+
+async def test_court_reminders_keep_the_local_hour_across_both_2027_clock_changes(
+    sessions: async_sessionmaker[AsyncSession], vault: Vault, service: ServiceUnderTest
+) -> None:
+    client = await add_client(sessions, vault, service.id)
+    planned_at = datetime(2027, 3, 1, 15, 0, tzinfo=UTC)
+    spring = await add_appointment(
+        sessions, vault, client, chicago("2027-03-14T15:00"), now=planned_at, kind="court_hearing"
+    )
+    fall = await add_appointment(
+        sessions, vault, client, chicago("2027-11-07T14:00"), now=planned_at, kind="court_hearing"
+    )
+
+    def local(messages: list) -> list[str]:  # type: ignore[type-arg]
+        return [to_local(m.scheduled_for, CHICAGO).strftime("%m-%d %H:%M %Z") for m in messages]
+
+    # Sunday 14 March: the day before is still CST, the day itself CDT; 15:00 and 08:00 stay 15:00 and 08:00
+    assert local(await messages_of(sessions, spring)) == ["03-07 15:00 CST", "03-13 15:00 CST", "03-14 08:00 CDT"]
+    # Sunday 7 November: the day before and the week before are CDT, the day itself CST
+    assert local(await messages_of(sessions, fall)) == ["10-31 14:00 CDT", "11-06 14:00 CDT", "11-07 08:00 CST"]
