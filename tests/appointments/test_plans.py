@@ -9,7 +9,9 @@ import pytest
 
 from gateway.appointments import AppointmentKind
 from gateway.appointments.plans import BadPlan, check_steps, default_steps, parse_steps_text, steps_text
+from gateway.appointments.sendcheck import CHOICES
 from gateway.localtime import to_local
+from gateway.questions import QuestionError, check_choices
 
 CHICAGO = "America/Chicago"
 
@@ -105,3 +107,9 @@ def test_a_wall_time_skipped_by_spring_forward_moves_on_by_the_gap() -> None:
     monday = chicago("2027-03-15T02:30")
     [day_before] = check_steps([{"before": "1d"}])
     assert to_local(day_before.due(monday, CHICAGO), CHICAGO).strftime("%Y-%m-%d %H:%M %Z") == "2027-03-14 03:30 CDT"
+
+
+def test_the_reply_choices_pass_the_question_rules_and_si_is_a_carrier_keyword() -> None:
+    assert check_choices(CHOICES) == {"C": "confirm", "R": "reschedule"}
+    with pytest.raises(QuestionError, match="carrier keyword"):
+        check_choices({"SI": "confirm"})  # Spanish "yes": the carrier's opt-in keyword

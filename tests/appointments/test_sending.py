@@ -5,6 +5,7 @@ carries its .ics through the real SMTP server, and two arq workers send each rem
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from icalendar import Calendar
@@ -16,7 +17,7 @@ from gateway.appointments.scheduler import send_due_scheduled
 from gateway.crypto import Vault
 from gateway.db import Appointment, Notification, OpenQuestion
 from gateway.domain import NotificationStatus
-from gateway.jobs.delivery import deliver
+from gateway.jobs.delivery import deliver, enqueue_deliveries
 from gateway.localtime import from_local
 from gateway.sendtime.quiet_hours import QUIET_TOO_LATE
 from tests.appointments.conftest import START, ClockedHarness
@@ -158,19 +159,35 @@ async def test_email_reminders_carry_an_ics_that_a_cancellation_replaces(
     assert event.decoded("dtstart") == chicago("2027-01-20T09:00") and str(event["location"]) == "Courtroom 4B"
 
     clocked.clock.set(chicago("2027-01-14T10:00"))
+    moved_to = chicago("2027-01-21T13:30")
+    send_now = await change_appointment(
+        sessions, vault, hearing, Change.MOVED, now=clocked.clock.now(), starts_at=moved_to
+    )
+    await deliver_now(clocked, send_now)
+    [_, new_time] = [m for m in smtp.messages if m.rcpt_tos == ["casey@example.org"]]
+    update = _calendar(new_time.message)
+    event = update.walk("VEVENT")[0]
+    assert update["method"] == "REQUEST" and str(event["uid"]) == f"{hearing}@appointments.gateway"
+    assert int(event["sequence"]) == 1 and event.decoded("dtstart") == moved_to
+
     send_now = await change_appointment(
         sessions, vault, hearing, Change.CANCELLED, now=clocked.clock.now(), status="cancelled"
     )
-    await clocked.ctx["queue"].enqueue("deliver_batch", *map(str, send_now), job_id=f"test-{send_now[0]}")
-    await clocked.run()
+    await deliver_now(clocked, send_now)
 
-    [_, cancel] = [m for m in smtp.messages if m.rcpt_tos == ["casey@example.org"]]
+    [_, _, cancel] = [m for m in smtp.messages if m.rcpt_tos == ["casey@example.org"]]
     cancelled = _calendar(cancel.message)
     assert cancelled["method"] == "CANCEL"
     event = cancelled.walk("VEVENT")[0]
-    assert str(event["uid"]) == f"{hearing}@appointments.gateway" and int(event["sequence"]) == 1
+    assert str(event["uid"]) == f"{hearing}@appointments.gateway" and int(event["sequence"]) == 2
     assert str(event["status"]) == "CANCELLED"
-    assert cancel.message["Subject"] == "Cancelled: your appointment on Wednesday 20 January 2027"
+    assert cancel.message["Subject"] == "Cancelled: your appointment on Thursday 21 January 2027"
+
+
+async def deliver_now(h: ClockedHarness, ids: list[uuid.UUID]) -> None:
+    """What a write path does after commit with the hook's ids."""
+    await enqueue_deliveries(h.ctx["queue"], ids)
+    await h.run()
 
 
 def _calendar(message: object) -> Calendar:
