@@ -81,8 +81,5 @@ def sms_length(text: str) -> SmsLength:
         return SmsLength(encoding=encoding, characters=characters, fragments=fragments)
     widths = _unit_widths(text, encoding)
     characters = sum(widths)
-    if characters <= single:
-        fragments = 1
-    else:
-        fragments = _pack(widths, per_part)
+    fragments = 1 if characters <= single else _pack(widths, per_part)
     return SmsLength(encoding=encoding, characters=characters, fragments=fragments)
