@@ -7,7 +7,8 @@ message:
   finished, has moved (its start is not the message's `send_before`), or has begun, is stale: it
   is `cancelled` with the reason, and nothing is sent. So a write path that forgot the hook, or a
   race with one, never sends a wrong time;
-* an email gets the appointment's `.ics` invitation as it is now (`gateway.appointments.ics`).
+* an email reminder, new time or cancellation gets the appointment's `.ics` invitation as it is now
+  (`gateway.appointments.ics`); a missed follow-up or a reply's acknowledgment gets none.
 
 `ask_questions` runs once the batch's rows are claimed, in the same transaction: each reminder and
 new-time message asks "Reply C to confirm or R to reschedule" (`gateway.questions.expect_replies`),
@@ -33,6 +34,7 @@ from gateway.domain import Channel
 from gateway.questions import Ask, expect_replies
 
 CHOICES = {"C": "confirm", "R": "reschedule"}  # "SI" is a carrier keyword (Spanish opt-in): refused
+CALENDAR_ALSO = "cancelled:"  # besides reminders and new times: a missed follow-up or an answer carries none
 MISSING = "not sent: the appointment no longer exists"
 MOVED = "not sent: the appointment has moved"
 STARTED = "not sent: the appointment has begun"
@@ -76,7 +78,8 @@ async def check_appointments(
                 done.stale[n.id] = MOVED
             elif now >= appointment.starts_at:
                 done.stale[n.id] = STARTED
-        if n.id not in done.stale and appointment is not None and n.channel == Channel.EMAIL.value:
+        invites = timed or (n.appointment_step or "").startswith(CALENDAR_ALSO)
+        if invites and n.id not in done.stale and appointment is not None and n.channel == Channel.EMAIL.value:
             done.calendars[n.id] = invitation(appointment, organizer=sender, attendee=to, now=now)
     return done
 
