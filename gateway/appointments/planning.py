@@ -244,7 +244,8 @@ def _plan_one(
                 skipped.append(plan_step.name)
                 continue
             add(REMINDER, name, due, a.starts_at)
-        if skipped and not planned_before:  # said once: not again when the same appointment is written again
+        # said once (not again when the same appointment is written again), and not for a past one
+        if skipped and not planned_before and a.starts_at > now:
             notes.append(f"reminders {', '.join(skipped)} before not planned: that time had passed")
         if Change.MOVED in kinds and a.starts_at > now:
             add(NEW_TIME, f"moved:{a.sequence}", None, a.starts_at)
