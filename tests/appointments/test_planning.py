@@ -232,3 +232,12 @@ async def test_court_reminders_keep_the_local_hour_across_both_2027_clock_change
     assert local(await messages_of(sessions, spring)) == ["03-07 15:00 CST", "03-13 15:00 CST", "03-14 08:00 CDT"]
     # Sunday 7 November: the day before and the week before are CDT, the day itself CST
     assert local(await messages_of(sessions, fall)) == ["10-31 14:00 CDT", "11-06 14:00 CDT", "11-07 08:00 CST"]
+
+
+async def test_an_appointment_already_past_gets_nothing_and_no_record_line(
+    sessions: async_sessionmaker[AsyncSession], vault: Vault, service: ServiceUnderTest
+) -> None:
+    client = await add_client(sessions, vault, service.id)
+    past = await add_appointment(sessions, vault, client, NOW - timedelta(days=2), now=NOW, kind="court_hearing")
+    assert await messages_of(sessions, past) == []
+    assert await record_lines(sessions, client.case_id) == []
