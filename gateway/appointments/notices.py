@@ -31,10 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.appointments import LocationKind
 from gateway.crypto import Vault
-from gateway.db import Appointment, ContactPoint, Person, Template
+from gateway.db import Appointment, ContactPoint, Person, Service, Template
 from gateway.db.base import padded
-from gateway.domain import Channel
+from gateway.domain import Channel, KeyType
+from gateway.errors import ApiError
 from gateway.localtime import to_local
+from gateway.outbound import prepare_notification
 from gateway.template_store import TemplateRow, _row
 from gateway.templating import Renderer
 
@@ -214,3 +216,44 @@ class Templates:
             best = min(fits, key=lambda t: (t.language != language, t.service_id is None), default=None)
             self._cache[key] = _row(best) if best is not None else None
         return self._cache[key]
+
+
+def message_row(
+    vault: Vault,
+    a: Appointment,
+    service: Service | None,
+    person: Reach | None,
+    templates: Templates,
+    slug: str,
+    step: str,
+    due: datetime | None,
+    send_before: datetime | None,
+) -> dict[str, Any] | str:
+    """The notification row of one message about appointment `a` (automatic: quiet hours hold it; due at
+    `due`, or now when None; not sent at or after `send_before`), or why it cannot be written."""
+    if service is None or person is None:
+        return "the client has no mobile number or email address to reach"
+    channel = person.channel
+    try:
+        prepared = prepare_notification(
+            vault=vault,
+            renderer=renderer(),
+            template=templates.get(a.service_id, slug, channel, person.language),
+            channel=channel,
+            recipient=person.address,
+            personalisation=appointment_values(a, person, service.name),
+            service_id=a.service_id,
+            key_type=KeyType.LIVE,
+            sender=service.sms_sender if channel is Channel.SMS else service.email_from,
+            person_id=a.person_id,
+            case_id=a.case_id,
+            one_click_unsubscribe=True,
+            automatic=True,
+            send_before=send_before,
+        )
+    except ApiError as exc:
+        return exc.message
+    row = prepared.row
+    row["appointment_id"], row["appointment_step"] = a.id, step
+    row["scheduled_for"] = row["next_attempt_at"] = due
+    return row

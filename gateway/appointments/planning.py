@@ -9,8 +9,9 @@ For each appointment, by its status and the change it had:
 
 * still to come (scheduled, confirmed, reschedule requested):
   - its pending messages (`created`) for another start time are cancelled ("appointment moved");
-    on UPDATED (place, what to bring...) all its pending reminders are, so they are written again
-    with the new details;
+    on UPDATED (place, what to bring...) each pending reminder is rendered again, and one whose
+    words, channel or recipient changed is cancelled and written again (an unchanged one is kept, so
+    a source refresh that reports every row as updated writes nothing);
   - each step of its plan that has no message for this start time yet becomes a reminder
     notification due at the step's time (`scheduled_for` = `next_attempt_at`; the scheduler sends
     it then). A step already past, or not before the start, is skipped, and the case record says
@@ -47,18 +48,15 @@ from gateway.appointments.notices import (
     REMINDER,
     Reach,
     Templates,
-    appointment_values,
+    message_row,
     reach_people,
-    renderer,
 )
 from gateway.appointments.plans import Plan, plans_for
 from gateway.appointments.tasks import OfficerTask, officer_alert_rows
 from gateway.crypto import Vault
 from gateway.db import Appointment, Notification, OpenQuestion, Service
 from gateway.db.base import padded
-from gateway.domain import Channel, KeyType, NotificationStatus, RecordKind
-from gateway.errors import ApiError
-from gateway.outbound import prepare_notification
+from gateway.domain import NotificationStatus, RecordKind
 from gateway.record import NewEntry, append_many
 from gateway.transitions import transition_many
 
@@ -70,11 +68,24 @@ CHUNK = 1000
 TIMED = ("reminder:", "moved:")
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A message of the appointment still `created`: what it is, when, to whom, and its words (sealed)."""
+
+    id: uuid.UUID
+    step: str
+    send_before: datetime | None
+    scheduled_for: datetime | None
+    channel: str
+    recipient_index: str
+    body_enc: str
+
+
 @dataclass
 class _Existing:
     """An appointment's messages so far: pending ones to reconsider, and the steps already written for its time."""
 
-    pending: list[tuple[uuid.UUID, str, datetime | None]] = field(default_factory=list)
+    pending: list[_Pending] = field(default_factory=list)
     steps: set[tuple[str, datetime | None]] = field(default_factory=set)  # (step, send_before) not cancelled
 
 
@@ -156,12 +167,16 @@ async def _plan_chunk(
             Notification.appointment_step,
             Notification.status,
             Notification.send_before,
+            Notification.scheduled_for,
+            Notification.channel,
+            Notification.recipient_index,
+            Notification.body_enc,
         ).where(Notification.appointment_id.in_(padded(ids)))
     )
-    for nid, appointment_id, step, status, send_before in rows:
+    for nid, appointment_id, step, status, send_before, scheduled_for, channel, index, body_enc in rows:
         found = existing[appointment_id]  # never None: the query asked for these ids
         if status == S.CREATED.value:
-            found.pending.append((nid, step or "", send_before))
+            found.pending.append(_Pending(nid, step or "", send_before, scheduled_for, channel, index, body_enc))
         if status != S.CANCELLED.value:
             found.steps.add((step or "", send_before))
     service_ids = {a.service_id for a in appointments}
@@ -189,20 +204,24 @@ def _plan_one(
 ) -> None:
     a, status = appointment, appointment.status
     finished = status in FINISHED
-    for nid, step, send_before in existing.pending:
-        if not step.startswith(TIMED):
-            continue
-        if finished:
-            batch.cancel[f"appointment {status}"].append(nid)
-        elif send_before != a.starts_at:
-            batch.cancel["appointment moved"].append(nid)
-        elif Change.UPDATED in kinds and step.startswith("reminder:"):
-            batch.cancel["appointment details changed; reminder written again"].append(nid)
-            existing.steps.discard((step, send_before))
-    if finished or Change.MOVED in kinds:
-        batch.withdraw.add(str(a.id))
     service = services.get(a.service_id)
     person = reach.get(a.person_id)
+    for p in existing.pending:
+        if not p.step.startswith(TIMED):
+            continue
+        if finished:
+            batch.cancel[f"appointment {status}"].append(p.id)
+        elif p.send_before != a.starts_at:
+            batch.cancel["appointment moved"].append(p.id)
+        elif Change.UPDATED in kinds and p.step.startswith("reminder:"):
+            now_says = message_row(
+                vault, a, service, person, templates, REMINDER, p.step, p.scheduled_for, p.send_before
+            )
+            if not _same(vault, p, now_says):  # the place, what to bring, the number... changed: written again
+                batch.cancel["appointment details changed; reminder written again"].append(p.id)
+                existing.steps.discard((p.step, p.send_before))
+    if finished or Change.MOVED in kinds:
+        batch.withdraw.add(str(a.id))
     if service is None:
         return
     notes: list[str] = []
@@ -213,7 +232,7 @@ def _plan_one(
         if person is None:
             notes.append(f"{step}: not sent, the client has no mobile number or email address to reach")
             return
-        row = _row(vault, a, service, person, templates, slug, step, due, send_before)
+        row = message_row(vault, a, service, person, templates, slug, step, due, send_before)
         if isinstance(row, str):
             notes.append(f"{step}: not sent, {row}")
             return
@@ -254,39 +273,10 @@ def _plan_one(
         batch.entries.append(NewEntry(a.case_id, RecordKind.OUTBOUND, ACTOR, summary, {"appointment_id": str(a.id)}))
 
 
-def _row(
-    vault: Vault,
-    a: Appointment,
-    service: Service,
-    person: Reach,
-    templates: Templates,
-    slug: str,
-    step: str,
-    due: datetime | None,
-    send_before: datetime | None,
-) -> dict[str, Any] | str:
-    """The notification row for one message, or why it cannot be written (no template, too long)."""
-    channel = person.channel
-    try:
-        prepared = prepare_notification(
-            vault=vault,
-            renderer=renderer(),
-            template=templates.get(a.service_id, slug, channel, person.language),
-            channel=channel,
-            recipient=person.address,
-            personalisation=appointment_values(a, person, service.name),
-            service_id=a.service_id,
-            key_type=KeyType.LIVE,
-            sender=service.sms_sender if channel is Channel.SMS else service.email_from,
-            person_id=a.person_id,
-            case_id=a.case_id,
-            one_click_unsubscribe=True,
-            automatic=True,
-            send_before=send_before,
-        )
-    except ApiError as exc:
-        return exc.message
-    row = prepared.row
-    row["appointment_id"], row["appointment_step"] = a.id, step
-    row["scheduled_for"] = row["next_attempt_at"] = due
-    return row
+def _same(vault: Vault, pending: _Pending, row: dict[str, Any] | str) -> bool:
+    """Whether a pending message already says what `row` would (same channel, recipient and words)."""
+    if isinstance(row, str):
+        return False
+    return (row["channel"], row["recipient_index"]) == (pending.channel, pending.recipient_index) and vault.open(
+        row["body_enc"]
+    ) == vault.open(pending.body_enc)

@@ -28,9 +28,8 @@ from gateway.appointments import FINISHED, AppointmentStatus
 from gateway.appointments.notices import (
     RESCHEDULE_ACK,
     Templates,
-    appointment_values,
+    message_row,
     reach_people,
-    renderer,
     say_when,
 )
 from gateway.appointments.planning import ACTOR
@@ -38,9 +37,7 @@ from gateway.appointments.tasks import OfficerTask, officer_alert_rows
 from gateway.crypto import Vault
 from gateway.db import Appointment, Notification, OpenQuestion, Service
 from gateway.db.base import utcnow
-from gateway.domain import Channel, KeyType, RecordKind
-from gateway.errors import ApiError
-from gateway.outbound import prepare_notification
+from gateway.domain import RecordKind
 from gateway.record import append_in_session, append_many
 
 CONFIRM = "confirm"
@@ -121,26 +118,5 @@ async def _acknowledgement(
 ) -> dict[str, Any] | str:
     reach = (await reach_people(session, vault, [appointment.person_id])).get(appointment.person_id)
     service = await session.get(Service, appointment.service_id)
-    if reach is None or service is None:
-        return "no mobile number or email address to reach them"
     templates = await Templates.load(session, [appointment.service_id], (RESCHEDULE_ACK,))
-    try:
-        prepared = prepare_notification(
-            vault=vault,
-            renderer=renderer(),
-            template=templates.get(appointment.service_id, RESCHEDULE_ACK, reach.channel, reach.language),
-            channel=reach.channel,
-            recipient=reach.address,
-            personalisation=appointment_values(appointment, reach, service.name),
-            service_id=appointment.service_id,
-            key_type=KeyType.LIVE,
-            sender=service.sms_sender if reach.channel is Channel.SMS else service.email_from,
-            person_id=appointment.person_id,
-            case_id=appointment.case_id,
-            automatic=True,
-        )
-    except ApiError as exc:
-        return exc.message
-    row = prepared.row
-    row["appointment_id"], row["appointment_step"] = appointment.id, step
-    return row
+    return message_row(vault, appointment, service, reach, templates, RESCHEDULE_ACK, step, None, None)

@@ -197,10 +197,15 @@ async def test_email_when_that_is_their_channel_and_updates_rewrite_the_reminder
     assert vault.open_optional(reminder.subject_enc) == "Reminder: your appointment on Friday 8 January 2027"
     assert "Where: by video: https://meet.example/abc" in vault.open(reminder.body_enc)
 
+    # reported as updated with nothing changed (a source refresh): the reminder is kept as it is
+    await change_appointment(sessions, vault, visit, Change.UPDATED, now=NOW)
+    assert [m.id for m in await messages_of(sessions, visit)] == [reminder.id]
+
     await change_appointment(sessions, vault, visit, Change.UPDATED, now=NOW, location_kind="phone", location=None)
 
     [old, new] = await messages_of(sessions, visit)
-    assert old.status == S.CANCELLED and new.status == S.CREATED
+    assert (old.status, old.failure_reason) == (S.CANCELLED, "appointment details changed; reminder written again")
+    assert new.status == S.CREATED and new.scheduled_for == old.scheduled_for
     assert "Where: by phone" in vault.open(new.body_enc)
 
 
