@@ -3,8 +3,9 @@
 One calendar event per appointment for its whole life: the UID is the appointment's id, so a
 calendar that took the first invitation updates that event when a later one comes. SEQUENCE is
 `Appointment.sequence` (raised by every move and the cancellation), so the newest wins whatever
-order the emails arrive in. A reminder or a new time is METHOD:REQUEST; a cancellation is
-METHOD:CANCEL with STATUS:CANCELLED. Built when the email is sent, from the appointment as it is then.
+order the emails arrive in (so the write path that cancels raises `sequence` too, as a move does:
+the CANCEL then supersedes the last REQUEST). A reminder or a new time is METHOD:REQUEST; a
+cancellation is METHOD:CANCEL with STATUS:CANCELLED. Built when the email is sent, from the appointment as it is then.
 """
 
 from __future__ import annotations

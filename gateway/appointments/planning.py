@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,6 +61,7 @@ from gateway.domain import NotificationStatus, RecordKind
 from gateway.record import NewEntry, append_many
 from gateway.transitions import transition_many
 
+log = structlog.get_logger()
 S = NotificationStatus
 ACTOR = "gateway:reminders"
 QUESTION_KIND = "appointment"
@@ -147,6 +149,13 @@ async def plan_changes(
             await insert_notifications(connection, batch.rows[at : at + CHUNK])
     if batch.entries:
         await append_many(session, batch.entries)
+    log.info(
+        "reminders.planned",
+        appointments=len(items),
+        written=len(batch.rows),
+        cancelled=sum(len(ids) for ids in batch.cancel.values()),
+        send_now=len(batch.send_now),
+    )
     return batch.send_now
 
 
