@@ -13,8 +13,9 @@ rendered through the one send path (`gateway.outbound.prepare_notification`):
 The person is reached on the first of their preferred channels (`Person.preferred_channels`) that
 they have an active contact point for, SMS or email; without a preference, by text if they have a
 mobile number, else by email. In their language when it is English or Spanish, else English. Times
-are said on the appointment's clock with the zone's abbreviation ("Tuesday 12 January 2027, 10:30 am
-CST"). Optional values the template may leave out are "-" (the renderer refuses a blank value).
+are said on the client's clock (their own zone, else the appointment's) with the zone's abbreviation
+("Tuesday 12 January 2027, 10:30 am CST"). Optional values the template may leave out are "-" (the
+renderer refuses a blank value).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from gateway.db import Appointment, ContactPoint, Person, Service, Template
 from gateway.db.base import padded
 from gateway.domain import Channel, KeyType
 from gateway.errors import ApiError
-from gateway.localtime import to_local
+from gateway.localtime import UnknownZone, to_local, zone
 from gateway.outbound import prepare_notification
 from gateway.template_store import TemplateRow, _row
 from gateway.templating import Renderer
@@ -111,27 +112,40 @@ def say_where(appointment: Appointment, language: str) -> str:
 
 @dataclass(frozen=True)
 class Reach:
-    """How one person is reached: channel, address (opened), language, the name to greet them by."""
+    """How one person is reached: channel, address (opened), language, the name to greet them by, and
+    their own time zone when the directory has one (times are said on their clock)."""
 
     channel: Channel
     address: str
     language: str
     first_name: str
+    zone: str | None = None
+
+
+def client_zone(reach: Reach, appointment: Appointment) -> str:
+    """The clock a client reads times on: their own zone if known and valid, else the appointment's."""
+    if reach.zone:
+        try:
+            zone(reach.zone)
+            return reach.zone
+        except UnknownZone:
+            pass
+    return appointment.time_zone
 
 
 def appointment_values(appointment: Appointment, reach: Reach, service_name: str) -> dict[str, Any]:
     """The personalisation of every appointment template."""
-    language = reach.language
+    language, zone = reach.language, client_zone(reach, appointment)
     previous = appointment.previous_starts_at
     return {
         "first_name": reach.first_name,
         "kind": appointment.kind,
         "title": (appointment.title or "").strip() or NONE,
-        "date": say_date(appointment.starts_at, appointment.time_zone, language),
-        "time": say_time(appointment.starts_at, appointment.time_zone, language),
+        "date": say_date(appointment.starts_at, zone, language),
+        "time": say_time(appointment.starts_at, zone, language),
         "where": say_where(appointment, language),
         "bring": (appointment.bring or "").strip() or NONE,
-        "previous": say_when(previous, appointment.time_zone, language) if previous is not None else NONE,
+        "previous": say_when(previous, zone, language) if previous is not None else NONE,
         "service_name": service_name,
     }
 
@@ -152,6 +166,7 @@ async def reach_people(session: AsyncSession, vault: Vault, person_ids: Iterable
                     Person.preferred_name,
                     Person.first_name,
                     Person.display_name,
+                    Person.timezone,
                 ).where(Person.id.in_(padded(chunk)), Person.retired_at.is_(None), Person.merged_into_id.is_(None))
             )
         ).all()
@@ -167,7 +182,7 @@ async def reach_people(session: AsyncSession, vault: Vault, person_ids: Iterable
         )
         for person_id, kind, value_enc in rows:
             points.setdefault(person_id, {}).setdefault(kind, value_enc)  # the oldest of each kind
-        for person_id, language, preferred, preferred_name, first_name, display_name in people:
+        for person_id, language, preferred, preferred_name, first_name, display_name, person_zone in people:
             have = points.get(person_id, {})
             order = [c for c in (preferred or []) if c in ("sms", "email")] + ["sms", "email"]
             channel = next((Channel(c) for c in order if ("phone" if c == "sms" else "email") in have), None)
@@ -175,7 +190,7 @@ async def reach_people(session: AsyncSession, vault: Vault, person_ids: Iterable
                 continue
             sealed = have["phone" if channel is Channel.SMS else "email"]
             name = (preferred_name or first_name or display_name or "").strip() or display_name
-            out[person_id] = Reach(channel, vault.open(sealed), language_of(language), name)
+            out[person_id] = Reach(channel, vault.open(sealed), language_of(language), name, person_zone)
     return out
 
 

@@ -246,3 +246,12 @@ async def test_an_appointment_already_past_gets_nothing_and_no_record_line(
     past = await add_appointment(sessions, vault, client, NOW - timedelta(days=2), now=NOW, kind="court_hearing")
     assert await messages_of(sessions, past) == []
     assert await record_lines(sessions, client.case_id) == []
+
+
+async def test_times_are_said_on_the_clients_own_clock_when_the_directory_has_it(
+    sessions: async_sessionmaker[AsyncSession], vault: Vault, service: ServiceUnderTest
+) -> None:
+    client = await add_client(sessions, vault, service.id, timezone="America/Denver")
+    hearing = await add_appointment(sessions, vault, client, chicago("2027-01-20T09:00"), now=NOW, kind="court_hearing")
+    [week_before, *_] = await messages_of(sessions, hearing)
+    assert "court hearing is on Wednesday 20 January 2027 at 8:00 am MST" in vault.open(week_before.body_enc)
