@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.appointments import Change
-from gateway.appointments.scheduler import send_due_scheduled
+from gateway.appointments.scheduler import due_scheduled, send_due_scheduled
 from gateway.crypto import Vault
 from gateway.db import Appointment, Notification, OpenQuestion
 from gateway.domain import NotificationStatus
@@ -220,6 +220,10 @@ async def test_two_workers_and_two_scheduler_runs_send_each_reminder_once(
     clocked.clock.set(chicago("2027-01-07T12:30"))
     # two scheduler runs at once (two workers' crons on the same tick), then two workers on the queue
     await asyncio.gather(send_due_scheduled(clocked.ctx), send_due_scheduled(clocked.ctx))
+    # and each row handed once more by a job of its own (other job ids: no deduplication by arq), so
+    # two jobs race for every row and only the delivery job's claim keeps it to one send
+    due = [nid for _, nid in await due_scheduled(clocked.ctx, limit=10_000)]
+    await enqueue_deliveries(clocked.ctx["queue"], due)
     await clocked.run(workers=2)
     await send_due_scheduled(clocked.ctx)  # and a late third run
     await clocked.run(workers=2)
