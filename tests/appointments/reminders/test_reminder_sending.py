@@ -20,8 +20,8 @@ from gateway.domain import NotificationStatus
 from gateway.jobs.delivery import deliver, enqueue_deliveries
 from gateway.localtime import from_local
 from gateway.sendtime.quiet_hours import QUIET_TOO_LATE
-from tests.appointments.conftest import START, ClockedHarness
 from tests.appointments.plans_setup import Client, add_appointment, add_client, change_appointment, messages_of
+from tests.appointments.reminders.conftest import START, ClockedHarness
 from tests.factories import ServiceUnderTest
 from tests.fakes.smtp_server import FakeSmtpServer
 from tests.fakes.twilio_server import FakeTwilio

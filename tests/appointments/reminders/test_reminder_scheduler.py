@@ -11,7 +11,7 @@ from gateway.domain import Channel, NotificationStatus
 from gateway.jobs.queue import LocalQueue
 from gateway.jobs.registry import jobs_by_name
 from gateway.jobs.worker import worker_settings
-from tests.appointments.conftest import ClockedHarness
+from tests.appointments.reminders.conftest import ClockedHarness
 from tests.conftest import test_settings as settings_for_url
 from tests.factories import ServiceUnderTest
 from tests.fakes.twilio_server import FakeTwilio
