@@ -122,9 +122,12 @@ async def expect_replies(session: AsyncSession, asks: Sequence[Ask], choices: Ma
         await session.execute(
             update(OpenQuestion)
             .where(
+                # service and person first: the open-questions index (service, person, state) finds them
+                OpenQuestion.service_id.in_({a.service_id for a in by_subject.values() if a.kind == kind}),
+                OpenQuestion.person_id.in_({a.person_id for a in by_subject.values() if a.kind == kind}),
+                OpenQuestion.state == "open",
                 OpenQuestion.kind == kind,
                 OpenQuestion.subject_id.in_({a.subject_id for a in by_subject.values() if a.kind == kind}),
-                OpenQuestion.state == "open",
             )
             .values(state="withdrawn")
             .execution_options(synchronize_session=False)
