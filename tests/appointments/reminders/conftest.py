@@ -1,5 +1,8 @@
 """Fixtures for the reminder tests: the delivery tests' fakes and backends (`tests/jobs/conftest.py`), with a
-job context and arq workers on a ManualClock."""
+job context and arq workers on a ManualClock.
+
+The clock starts in January 2021 (a calendar the same as 2027's): the scheduler reads the whole database,
+and every other test's messages are due later than that, so these tests hand only their own to delivery."""
 
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from tests.jobs.conftest import (  # noqa: F401 (fixtures used by these tests)
     smtp,
 )
 
-START = datetime(2027, 1, 4, 15, 0, tzinfo=UTC)  # Monday 4 January 2027, 09:00 in Chicago
+START = datetime(2021, 1, 4, 15, 0, tzinfo=UTC)  # Monday 4 January 2021, 09:00 in Chicago
 
 
 @dataclass
