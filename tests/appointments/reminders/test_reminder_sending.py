@@ -207,6 +207,7 @@ async def test_two_workers_and_two_scheduler_runs_send_each_reminder_once(
 ) -> None:
     twilio = fake_twilio[0]
     clients = [await add_client(sessions, vault, sender_service.id) for _ in range(12)]
+    assert len({c.phone for c in clients}) == 12  # one phone each, so a second send would show
     starts = chicago("2021-01-08T12:00")
     for client in clients:
         await add_appointment(sessions, vault, client, starts, now=START)
