@@ -156,6 +156,19 @@ def _parser() -> argparse.ArgumentParser:
     tracking = letters.add_parser("tracking", help="record Certified Mail tracking numbers from the mail house")
     tracking.add_argument("file", metavar="FILE", help="CSV lines: notification id or reference, tracking number")
     tracking.add_argument("--service", metavar="SERVICE_ID", help="needed when the report gives references")
+    reminders = sub.add_parser("reminders", help="appointment reminder plans per kind").add_subparsers(
+        dest="action", required=True
+    )
+    show = reminders.add_parser("show", help="each kind's plan: the research default or the service's own")
+    show.add_argument("service_id", metavar="SERVICE_ID")
+    plan = reminders.add_parser("set", help='set a kind\'s steps, e.g. "7d, 1d, 0d@08:00" (see README "Reminders")')
+    plan.add_argument("service_id", metavar="SERVICE_ID")
+    plan.add_argument("kind", metavar="KIND", help="office_visit, drug_test, group_session, court_hearing, ...")
+    plan.add_argument("steps", metavar="STEPS", help="1d, 2h, 30m before, or 0d@08:00 on the day")
+    plan.add_argument("--off", action="store_true", help="keep the steps but send no reminders for this kind")
+    reset = reminders.add_parser("reset", help="drop the service's own plan for a kind: the default applies")
+    reset.add_argument("service_id", metavar="SERVICE_ID")
+    reset.add_argument("kind", metavar="KIND")
     return parser
 
 

@@ -531,3 +531,24 @@ async def notifications_held(settings: Settings, args: argparse.Namespace) -> in
         state = states.get(key, "see the server's log (embedded)" if not settings.redis_url else "closed")
         print(f"{key}  state: {state}  held: {count}  waiting since: {since or '-'}")
     return 0
+
+
+async def reminders_show(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway reminders show SERVICE_ID` (see gateway.appointments.cli)."""
+    from gateway.appointments.cli import reminders_show
+
+    return await reminders_show(settings, args)
+
+
+async def reminders_set(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway reminders set SERVICE_ID KIND STEPS [--off]` (see gateway.appointments.cli)."""
+    from gateway.appointments.cli import reminders_set
+
+    return await reminders_set(settings, args)
+
+
+async def reminders_reset(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway reminders reset SERVICE_ID KIND` (see gateway.appointments.cli)."""
+    from gateway.appointments.cli import reminders_reset
+
+    return await reminders_reset(settings, args)

@@ -12,14 +12,15 @@ in at the carrier, so `expect_reply` refuses them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db import OpenQuestion
-from gateway.db.base import utcnow
+from gateway.db.base import new_id, utcnow
 from gateway.keywords import KEYWORDS, single_word
 
 DEFAULT_TTL = timedelta(days=14)
@@ -94,3 +95,65 @@ async def expect_reply(
     session.add(question)
     await session.flush()
     return question
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One question for `expect_replies`: as `expect_reply`'s arguments."""
+
+    service_id: uuid.UUID
+    person_id: uuid.UUID
+    kind: str
+    subject_id: str
+    case_id: uuid.UUID | None = None
+    notification_id: uuid.UUID | None = None
+    expires_at: datetime | None = None
+
+
+async def expect_replies(session: AsyncSession, asks: Sequence[Ask], choices: Mapping[str, str]) -> int:
+    """`expect_reply` for many questions with the same choices, in two statements (the reminders a
+    delivery batch sends): each withdraws the open questions of its kind about its subject first.
+    When one subject is asked twice in `asks`, the later ask is the open one. Returns how many."""
+    if not asks:
+        return 0
+    checked = check_choices(choices)
+    by_subject = {(a.service_id, a.person_id, a.kind, a.subject_id): a for a in asks}
+    for kind in {a.kind for a in asks}:
+        await session.execute(
+            update(OpenQuestion)
+            .where(
+                # service and person first: the open-questions index (service, person, state) finds them
+                OpenQuestion.service_id.in_({a.service_id for a in by_subject.values() if a.kind == kind}),
+                OpenQuestion.person_id.in_({a.person_id for a in by_subject.values() if a.kind == kind}),
+                OpenQuestion.state == "open",
+                OpenQuestion.kind == kind,
+                OpenQuestion.subject_id.in_({a.subject_id for a in by_subject.values() if a.kind == kind}),
+            )
+            .values(state="withdrawn")
+            .execution_options(synchronize_session=False)
+        )
+    now = utcnow()
+    await session.execute(
+        insert(OpenQuestion),
+        [
+            {
+                "id": new_id(),
+                "service_id": a.service_id,
+                "person_id": a.person_id,
+                "case_id": a.case_id,
+                "notification_id": a.notification_id,
+                "kind": a.kind,
+                "subject_id": a.subject_id,
+                "choices": checked,
+                "state": "open",
+                "created_at": now,
+                "expires_at": a.expires_at or now + DEFAULT_TTL,
+                "answered_at": None,
+                "answer": None,
+                "answer_value": None,
+                "inbound_id": None,
+            }
+            for a in by_subject.values()
+        ],
+    )
+    return len(by_subject)

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     api_rate_limit_per_minute: int = Field(default=3000, ge=1)
     sending_timeout_seconds: int = Field(default=3 * 24 * 3600, ge=60)
     sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    # due reminders and scheduled messages (gateway.appointments.scheduler): how often they are looked for
+    scheduler_interval_seconds: float = Field(default=60.0, gt=0)
     # delivery jobs (gateway.jobs): concurrency per worker (and of the in-process queue), the longest
     # a job may run, how often a send is tried, and the backoff between tries (base * 2**(try-1),
     # capped, with jitter; a provider's Retry-After is honoured when longer)

@@ -5,16 +5,24 @@ A reply from that person that is one of the choices of an open, unexpired questi
 newest such question: it is marked answered with the choice, its meaning and the inbound
 message's id. The feature that asked (appointments, victim notifications) reads that row.
 
+An answer to an appointment question (kind "appointment") changes the appointment at once:
+`gateway.appointments.replies.appointment_answered` (confirm, or reschedule with an officer task).
+
 The message then goes on to the person's conversation: an answer such as "R" (reschedule) is
 often something the officer has to act on, and the inbox is where they see it.
 """
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import or_, select
 
+from gateway.appointments.planning import QUESTION_KIND as APPOINTMENT_QUESTION
+from gateway.appointments.replies import appointment_answered
 from gateway.db import OpenQuestion
 from gateway.db.base import utcnow
+from gateway.jobs.delivery import DELIVER, delivery_job_id
 from gateway.keywords import single_word
 from handlers.base import InboundContext, Outcome
 from handlers.identify import SENDER_MISMATCH
@@ -63,4 +71,21 @@ class Answers:
             # File the message under the question's case first (when it is one of the open cases).
             message.cases.sort(key=lambda c: c.id != question.case_id)
         message.facts["answered_question"] = str(question.id)
-        return Outcome.proceed(f"answered {question.kind} question {question.id}: {question.answer_value}")
+        decision = f"answered {question.kind} question {question.id}: {question.answer_value}"
+        if question.kind == APPOINTMENT_QUESTION:
+            answered = await appointment_answered(message.session, message.vault, question)
+            self._deliver_after_commit(message, answered.send_now)
+            decision += f"; {answered.decision}"
+        return Outcome.proceed(decision)
+
+    @staticmethod
+    def _deliver_after_commit(message: InboundContext, ids: list[uuid.UUID]) -> None:
+        queue = message.queue
+        if queue is None or not ids:
+            return
+
+        async def deliver() -> None:
+            for nid in ids:
+                await queue.enqueue(DELIVER, str(nid), job_id=delivery_job_id(nid))
+
+        message.after_commit(deliver)

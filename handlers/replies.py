@@ -127,8 +127,8 @@ async def queue_notification(
 async def queue_reply(message: InboundContext, text: str, *, automatic: bool = False) -> uuid.UUID | None:
     """Answer the sender on the channel they wrote on, from the number or address they wrote to.
     A keyword's answer (STOP, HELP) goes at once, whatever the hour: the sender just asked for it and
-    carriers require it. `automatic` makes the reply keep quiet hours; the auto-replies do not set it yet
-    (they answer a message just received; see the README's "Quiet hours")."""
+    carriers require it. `automatic` makes the reply keep quiet hours: the auto-replies (`reply_once_a_day`:
+    unclaimed inbox, out of office) set it, so a text at 2 am is answered at the window's opening."""
     inbound = message.inbound
     language = message.person.language if message.person is not None else "en"
     personalisation: dict[str, Any] = {"message": text}
@@ -185,7 +185,7 @@ async def reply_once_a_day(
     )
     if taken is not None:
         return None, True
-    notification_id = await queue_reply(message, text)
+    notification_id = await queue_reply(message, text, automatic=True)
     message.session.add(
         AutoReply(
             service_id=message.service.id,

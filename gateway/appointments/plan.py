@@ -9,7 +9,7 @@ one-off messages (new time, cancelled, missed follow-up). It returns the ids of 
 caller must hand to delivery after commit (`gateway.jobs.delivery.enqueue_deliveries`), usually none:
 planned reminders are found by the scheduler when they fall due.
 
-STUB (foundation commit): plans nothing yet; the reminders work fills it in.
+The work is `gateway.appointments.planning.plan_changes` (read its docstring for the rules).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.appointments import Change
+from gateway.appointments.planning import plan_changes
 from gateway.crypto import Vault
 from gateway.db import Appointment
 
@@ -33,4 +34,4 @@ async def appointments_changed(
     now: datetime,
 ) -> list[uuid.UUID]:
     """Plan, cancel or re-plan each appointment's reminders after its change, in the caller's transaction."""
-    return []
+    return await plan_changes(session, vault, changes, now=now)

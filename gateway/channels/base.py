@@ -56,6 +56,7 @@ class OutboundMessage:
     reply_to: str | None = None  # email Reply-To (identifies the conversation)
     status_callback: str | None = None  # SMS StatusCallback URL
     list_unsubscribe: str | None = None  # email: https URL or mailto: for List-Unsubscribe
+    calendar: str | None = None  # email: an .ics invitation (gateway.appointments.ics), attached as text/calendar
 
 
 @dataclass(frozen=True)

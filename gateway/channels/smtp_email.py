@@ -28,6 +28,7 @@ from typing import Literal
 
 import aiosmtplib
 
+from gateway.appointments.ics import method_of
 from gateway.channels.base import BaseSender, OutboundMessage, ProviderConfigError, SendResult
 from gateway.domain import Channel, NotificationStatus
 from gateway.errors import ChannelError, PermanentError, ProviderUnavailable, RetryableError
@@ -58,6 +59,14 @@ def build_email(message: OutboundMessage) -> EmailMessage:
     email.set_content(message.body)
     if message.html:
         email.add_alternative(message.html, subtype="html")
+    if message.calendar:
+        email.add_attachment(
+            message.calendar.encode(),
+            maintype="text",
+            subtype="calendar",
+            filename="appointment.ics",
+            params={"method": method_of(message.calendar), "charset": "utf-8"},
+        )
     return email
 
 

@@ -8,9 +8,8 @@ cancelled, and the page says so.
 
 * `cancel` moves it to `cancelled` through `gateway.transitions` (a final status, with its event).
 * `edit` sets a new send time and, for a free-text message, a new text (rendered again through
-  `prepare_notification`, so the same checks apply); then enqueues a delivery job due at the new
-  time under its own job id, since the job already waiting keeps its old one (an earlier job finds
-  the row not yet due and waits again; a later one finds it sent and skips it).
+  `prepare_notification`, so the same checks apply). The scheduler (`gateway.appointments.scheduler`)
+  sends it when the new time comes; a job from before finds the row not yet due and waits again.
 
 Who: the member of staff who wrote it, or a supervisor or admin of the service.
 """

@@ -18,7 +18,8 @@ the same way; `close_job_context` undoes it in reverse. What it holds:
 | clock    | the `Clock` for due times and quiet hours (`gateway.clock`; the real time unless given) |
 
 arq adds `redis`, `job_id`, `job_try`, `enqueue_time` and `score`; `LocalQueue` adds the same ids.
-In embedded mode the in-process queue also runs the sweeper every GATEWAY_SWEEP_INTERVAL_SECONDS.
+In embedded mode the in-process queue also runs the sweeper every GATEWAY_SWEEP_INTERVAL_SECONDS and
+the scheduler of due reminders every GATEWAY_SCHEDULER_INTERVAL_SECONDS.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ async def open_job_context(
     )
     if isinstance(queue, LocalQueue):
         queue.run_every(settings.sweep_interval_seconds, "sweep")
+        queue.run_every(settings.scheduler_interval_seconds, "send_due_scheduled")  # gateway.appointments.scheduler
     return cast(JobContext, ctx)
 
 

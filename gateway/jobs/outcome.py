@@ -18,7 +18,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -68,18 +68,22 @@ class Sent:
     breaker: str | None = None  # the provider and sender's breaker (gateway.jobs.breaker)
 
 
-async def claim_many(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+async def claim_many(
+    session: AsyncSession, ids: Sequence[uuid.UUID], *, due: datetime | None = None
+) -> dict[uuid.UUID, int]:
     """`created` -> `sending` for every due row among `ids` in ONE conditional UPDATE, plus its events;
-    the attempt number of each row claimed (the others are another job's, or not due). Caller commits."""
+    the attempt number of each row claimed (the others are another job's, or not due). Caller commits.
+    `due`: the job's clock (`ctx["clock"]`) for "is it due"; the claim itself is stamped with the real time."""
     if not ids:
         return {}
     now, table = utcnow(), NOTIFICATIONS
+    due = due or now
     rows = await session.execute(
         update(table)
         .where(
             table.c.id.in_(padded(ids)),
             table.c.status == S.CREATED.value,
-            table.c.next_attempt_at.is_(None) | (table.c.next_attempt_at <= now),
+            table.c.next_attempt_at.is_(None) | (table.c.next_attempt_at <= due),
         )
         .values(
             status=S.SENDING.value, attempts=table.c.attempts + 1, claimed_at=now, updated_at=now, rate_slot_at=None

@@ -4,12 +4,15 @@ All of it is one session and one transaction, whatever the number of notificatio
 
 1. ONE query reads the rows with their services' sender settings. A row that is missing or not in
    `created` is left alone (jobs are safe to run twice); a retry that is not due yet is deferred.
-2. Policy (`gateway.sendtime.policy`): ONE query finds the opted-out recipients, who fail at once
-   (`permanent-failure`, "recipient opted out"), and TWO find the retired ones (a retired person,
-   or an address known only as retired: "recipient retired"); a row whose sealed text cannot be opened fails as
-   `technical-failure`. Then, per sender, ONE call gives all of that sender's messages their send
-   slots under its rate limit; a row whose slot is later gets it written down (`rate_slot_at`) and
-   is deferred to it, never failed, and takes no second token when it comes. Test keys and letters
+2. Policy (`gateway.sendtime.policy`). An appointment's message reads its appointment again (ONE
+   query, `gateway.appointments.sendcheck`): a stale reminder is `cancelled` and an email gets its
+   `.ics`; claimed reminders open their "confirm or reschedule" question. ONE query finds the
+   opted-out recipients, who fail at once (`permanent-failure`, "recipient opted out"), and TWO find
+   the retired ones (a retired person, or an address known only as retired: "recipient retired"); a
+   row whose sealed text cannot be opened fails as `technical-failure`. Then, per sender, ONE call
+   gives all of that sender's messages their send slots under its rate limit; a row whose slot is
+   later gets it written down (`rate_slot_at`) and is deferred to it, never failed, and takes no
+   second token when it comes. Test keys and letters
    are not limited. Before that, per sender, ONE call asks its provider's circuit breaker
    (`gateway.jobs.breaker`) whether it may send: while the provider fails, its messages are held
    (`gateway.jobs.held`) and only the probe job sends, one message, the oldest.
@@ -26,14 +29,15 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.appointments.sendcheck import ask_questions, check_appointments
 from gateway.channels import OutboundMessage
 from gateway.crypto import Vault
 from gateway.db import Notification, Service
@@ -165,13 +169,15 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID], *, probe_for: str |
                 refusals.append((c.notification, S.PERMANENT_FAILURE, policy.RETIRED_REASON))
             else:
                 allowed.append(c)
+        allowed = await _appointments(session, allowed, now, refusals)
         allowed = await _quiet_hours(
             ctx, session, allowed, {nid: row[4:] for nid, row in found.items()}, done, refusals
         )
         allowed = await _admit(ctx, session, allowed, done, probe_for)
         sendable = await _take_slots(ctx, session, allowed, done.verdicts)
         refused = await refuse(session, refusals)
-        attempts = await claim_many(session, [c.notification.id for c in sendable])
+        attempts = await claim_many(session, [c.notification.id for c in sendable], due=now)
+        await ask_questions(session, [c.notification for c in sendable if c.notification.id in attempts])
         await session.commit()
     for c in sendable:
         n = c.notification
@@ -182,6 +188,29 @@ async def prepare(ctx: JobContext, ids: Sequence[uuid.UUID], *, probe_for: str |
     done.verdicts += [Verdict(n.id, str(status)) for n, status, _ in refusals]
     await announce_refusals(ctx, refused)
     return done
+
+
+async def _appointments(
+    session: AsyncSession,
+    candidates: list[_Candidate],
+    now: datetime,
+    refusals: list[tuple[Notification, NotificationStatus, str]],
+) -> list[_Candidate]:
+    """The candidates whose appointment, read again now, still wants them (`gateway.appointments.sendcheck`);
+    the stale ones are refused as `cancelled`. An email about an appointment gets its `.ics` invitation."""
+    checked = await check_appointments(
+        session, [(c.notification, c.message.to, c.message.sender) for c in candidates], now
+    )
+    going = []
+    for c in candidates:
+        nid = c.notification.id
+        if nid in checked.stale:
+            refusals.append((c.notification, S.CANCELLED, checked.stale[nid]))
+        elif nid in checked.calendars:
+            going.append(replace(c, message=replace(c.message, calendar=checked.calendars[nid])))
+        else:
+            going.append(c)
+    return going
 
 
 async def _quiet_hours(

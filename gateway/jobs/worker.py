@@ -1,7 +1,8 @@
 """The arq worker: `worker_settings(settings)` for arq, and `run_worker` behind `gateway worker`.
 
 Settings it reads: GATEWAY_REDIS_URL (required), GATEWAY_REDIS_PREFIX (queue `{prefix}:queue`),
-GATEWAY_WORKER_MAX_JOBS, GATEWAY_JOB_TIMEOUT_SECONDS, GATEWAY_SWEEP_INTERVAL_SECONDS (the sweeper's
+GATEWAY_WORKER_MAX_JOBS, GATEWAY_JOB_TIMEOUT_SECONDS, GATEWAY_SCHEDULER_INTERVAL_SECONDS (due reminders and
+scheduled messages, a cron like the sweeper's), GATEWAY_SWEEP_INTERVAL_SECONDS (the sweeper's
 cron: every that many seconds, or whole minutes past 60; arq's cron only takes clock positions,
 so an interval that does not divide a minute or an hour is approximate).
 
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from arq.cron import cron
 from arq.worker import Worker, func
 
+from gateway.appointments.scheduler import SEND_DUE, send_due_scheduled
 from gateway.clock import Clock
 from gateway.jobs.context import close_job_context, open_job_context
 from gateway.jobs.queue import queue_name, redis_settings
@@ -65,9 +67,15 @@ def worker_settings(settings: Settings, *, clock: Clock | None = None) -> dict[s
         run_at_startup=True,
         **_cron_times(settings.sweep_interval_seconds),  # type: ignore[arg-type]
     )
+    scheduler = cron(
+        cast("WorkerCoroutine", send_due_scheduled),
+        name=f"cron:{name}:{SEND_DUE}",
+        run_at_startup=True,
+        **_cron_times(settings.scheduler_interval_seconds),  # type: ignore[arg-type]
+    )
     return {
         "functions": functions,
-        "cron_jobs": [sweeper],
+        "cron_jobs": [sweeper, scheduler],
         "redis_settings": redis_settings(settings),
         "queue_name": name,
         "max_jobs": settings.worker_max_jobs,

@@ -42,9 +42,12 @@ class SmsLength:
     fragments: int
 
 
+_GSM_ALL = _GSM_BASIC | _GSM_EXTENSION
+
+
 def is_gsm7(text: str) -> bool:
     """True when every character of `text` is in the GSM-7 alphabet or its extension table."""
-    return all(ch in _GSM_BASIC or ch in _GSM_EXTENSION for ch in text)
+    return _GSM_ALL.issuperset(text)
 
 
 def _unit_widths(text: str, encoding: str) -> list[int]:
@@ -70,13 +73,13 @@ def sms_length(text: str) -> SmsLength:
     An empty text is 0 fragments; anything else is at least 1.
     """
     encoding = GSM_7 if is_gsm7(text) else UCS_2
+    single, per_part = _LIMITS[encoding]
+    narrow = _GSM_EXTENSION.isdisjoint(text) if encoding == GSM_7 else not text or max(text) <= "\uffff"
+    if narrow:  # every character one unit (the usual case): no packing to do, just the count
+        characters = len(text)
+        fragments = 0 if not characters else 1 if characters <= single else -(-characters // per_part)
+        return SmsLength(encoding=encoding, characters=characters, fragments=fragments)
     widths = _unit_widths(text, encoding)
     characters = sum(widths)
-    single, per_part = _LIMITS[encoding]
-    if characters == 0:
-        fragments = 0
-    elif characters <= single:
-        fragments = 1
-    else:
-        fragments = _pack(widths, per_part)
+    fragments = 1 if characters <= single else _pack(widths, per_part)
     return SmsLength(encoding=encoding, characters=characters, fragments=fragments)

@@ -9,8 +9,9 @@ the conversation has a case.
 An opted-out or retired recipient (`gateway.sendtime.policy`) is refused here with the reason, before
 anything is stored (the delivery job checks again at send time). A send time (`send_at`, on the
 service's wall clock, stored as UTC) stores the message with `scheduled_for` and
-`next_attempt_at`, and its delivery job is deferred until then; the job itself also waits for
-`next_attempt_at`, so an early run cannot send it.
+`next_attempt_at`, and nothing is enqueued: the scheduler (`gateway.appointments.scheduler`, every
+minute) hands it to delivery when it falls due, as it does reminders; the delivery job also waits
+for `next_attempt_at`, so an early run cannot send it.
 """
 
 from __future__ import annotations
@@ -147,8 +148,8 @@ async def send(request: web.Request) -> web.StreamResponse:
     async with write_lock(engine), engine.begin() as conn:
         await insert_notifications(conn, [row])
     notification_id: uuid.UUID = row["id"]
-    delay = (when - utcnow()).total_seconds() if when is not None else None
-    await enqueue_deliveries(app[keys.QUEUE], [notification_id], defer_by={notification_id: delay} if delay else None)
+    if when is None or when <= utcnow():  # a scheduled one goes when the scheduler finds it due (one way)
+        await enqueue_deliveries(app[keys.QUEUE], [notification_id])
     if conversation.case_id is not None:
         what = "scheduled" if when else "sent"
         await append_entry(

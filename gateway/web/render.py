@@ -25,6 +25,7 @@ NOTICES = {
     "scheduled_edited": "The scheduled message has been changed.",
     "scheduled_too_late": "Too late: that message is being sent or has been sent, so it was not changed.",
     "key_revoked": "The API key has been revoked: every gateway process refuses it within 5 seconds.",
+    "plan_saved": "The reminder plan has been saved. It applies to appointments planned from now on.",
 }
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway import keys
+from gateway.appointments import admin_page as reminder_plans
 from gateway.web import (
     account,
     add_client,
@@ -66,6 +67,7 @@ def setup_web(app: web.Application) -> None:
         app.router.add_routes(module.routes)
     app.router.add_routes(admin_import.routes)
     app.router.add_routes(admin_audit.routes)
+    app.router.add_routes(reminder_plans.routes)  # /admin/reminders (gateway.appointments)
     app.router.add_routes(alert_settings.routes)  # /account/alerts: alerts and out of office (gateway.alerts)
     for directory in (caseload, add_client, person_page, merge_page):  # people and cases (/people/new first)
         app.router.add_routes(directory.routes)

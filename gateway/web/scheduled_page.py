@@ -136,10 +136,10 @@ async def scheduled_edit(request: web.Request) -> web.StreamResponse:
             raise see_other(_with(back, "too_late")) from None
         audit.by_staff(db, request, staff, "notification.edit", target=str(notification_id))
         await db.commit()
-    # the job already waiting keeps its old time: one due at the new time, under its own id
-    delay = max((when - datetime.now(when.tzinfo)).total_seconds(), 0.0)
-    job_id = f"deliver:{notification_id}:at:{int(when.timestamp())}"
-    await app[keys.QUEUE].enqueue(DELIVER, str(notification_id), job_id=job_id, defer_by=delay)
+    # the scheduler (gateway.appointments.scheduler) sends it when the new time comes; a time already
+    # passed goes now
+    if when <= datetime.now(when.tzinfo):
+        await app[keys.QUEUE].enqueue(DELIVER, str(notification_id), job_id=f"deliver:{notification_id}:edited")
     log.info("scheduled.edited", notification_id=str(notification_id))
     raise see_other(_with(back, "edited"))
 

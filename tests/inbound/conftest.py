@@ -14,7 +14,10 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
+from datetime import time as wall_time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
@@ -26,6 +29,7 @@ from twilio.request_validator import RequestValidator
 
 from gateway import keys
 from gateway.app import create_app
+from gateway.clock import ManualClock
 from gateway.crypto import Vault
 from gateway.db import (
     Case,
@@ -39,6 +43,7 @@ from gateway.db import (
     Service,
     StaffUser,
 )
+from gateway.db.base import utcnow
 from gateway.jobs.queue import LocalQueue
 from gateway.recipients import email_index_form
 from gateway.settings import Settings
@@ -266,10 +271,20 @@ async def make_gateway(
                 )
             )
             await session.commit()
-        client = await aiohttp_client(create_app(inbound_settings(database_url, fake_twilio[1], **overrides)))
+        clock = overrides.pop("clock", None)
+        client = await aiohttp_client(
+            create_app(inbound_settings(database_url, fake_twilio[1], **overrides), clock=clock)
+        )
         return Gateway(client, service, number, vault)
 
     return make
+
+
+def clock_at(hour: int) -> ManualClock:
+    """A clock at `hour`:00 New York time today (the zone of the tests' 202 numbers): quiet hours in the
+    recipient's zone hold the gateway's own texts (auto-replies) from 21:00 to 08:00 there."""
+    today = utcnow().astimezone(ZoneInfo("America/New_York")).date()
+    return ManualClock(datetime.combine(today, wall_time(hour), tzinfo=ZoneInfo("America/New_York")))
 
 
 @pytest.fixture

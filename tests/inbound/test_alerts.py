@@ -16,7 +16,7 @@ from gateway.db import AutoReply, InboundMessage, Notification, Service, StaffUs
 from gateway.db.base import utcnow
 from tests.fakes.smtp_server import FakeSmtpServer
 from tests.fakes.twilio_server import FakeTwilio
-from tests.inbound.conftest import Gateway, GatewayFactory, add_person, send_sms
+from tests.inbound.conftest import Gateway, GatewayFactory, add_person, clock_at, send_sms
 from tests.inbound.test_email_consent import smtp_settings
 
 PHONE = "+12025550148"
@@ -73,7 +73,7 @@ async def test_an_officer_who_asked_gets_an_email_without_the_text(
 async def test_out_of_office_covering_officer_and_one_reply_per_absence(
     make_gateway: GatewayFactory, smtp: FakeSmtpServer, fake_twilio: tuple[FakeTwilio, str]
 ) -> None:
-    gw = await make_gateway(**smtp_settings(smtp))
+    gw = await make_gateway(**smtp_settings(smtp), clock=clock_at(12))  # auto-replies keep quiet hours
     person = await add_person(gw, PHONE, out_of_office=AWAY)
     cover = await _staff(gw, "Dana Demo", alert_new_messages=True)
     started = utcnow() - timedelta(days=3)

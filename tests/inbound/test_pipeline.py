@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -22,7 +23,7 @@ from handlers.conversations import file_message, person_key
 from handlers.identify import Identify
 from handlers.replies import CANNOT_RECEIVE
 from tests.fakes.twilio_server import FakeTwilio
-from tests.inbound.conftest import Gateway, GatewayFactory, add_person
+from tests.inbound.conftest import Gateway, GatewayFactory, add_person, clock_at
 
 PHONE = "+12025550143"
 STRANGER = "+12025550177"
@@ -92,8 +93,9 @@ async def test_a_known_person_joins_their_officers_conversation_live(gw: Gateway
 
 
 async def test_an_unknown_sender_lands_unclaimed_with_one_auto_reply_a_day(
-    gw: Gateway, fake_twilio: tuple[FakeTwilio, str]
+    make_gateway: GatewayFactory, fake_twilio: tuple[FakeTwilio, str]
 ) -> None:
+    gw = await make_gateway(clock=clock_at(12))  # auto-replies keep quiet hours: midday in New York
     await gw.update_service(contact_text="Call 555-0100.")
     await gw.text(STRANGER, "Is this my PO's number?")
     await gw.settle()
@@ -112,6 +114,19 @@ async def test_an_unknown_sender_lands_unclaimed_with_one_auto_reply_a_day(
     assert sum("already sent today" in d for d in decisions) == 1
 
 
+async def test_an_auto_reply_at_night_waits_for_eight_in_the_senders_zone(
+    make_gateway: GatewayFactory, fake_twilio: tuple[FakeTwilio, str]
+) -> None:
+    night = clock_at(2)  # 02:00 in New York, where a 202 number is
+    gw = await make_gateway(clock=night)
+    await gw.text(STRANGER, "Is this my PO's number?")
+    await gw.settle()
+    assert fake_twilio[0].messages == []
+    [reply] = await gw.notifications()
+    assert reply.automatic and reply.status == "created"
+    assert reply.next_attempt_at == night.now() + timedelta(hours=6)  # 08:00 there
+
+
 @pytest.mark.parametrize("sender", ["ACME", "", "86753"])
 async def test_no_auto_reply_to_a_sender_that_cannot_receive_one(
     gw: Gateway, fake_twilio: tuple[FakeTwilio, str], sender: str
@@ -128,7 +143,10 @@ async def test_no_auto_reply_to_a_sender_that_cannot_receive_one(
     assert fake_twilio[0].messages == [] and await gw.notifications() == []
 
 
-async def test_out_of_office_replies_once_a_day(gw: Gateway, fake_twilio: tuple[FakeTwilio, str]) -> None:
+async def test_out_of_office_replies_once_a_day(
+    make_gateway: GatewayFactory, fake_twilio: tuple[FakeTwilio, str]
+) -> None:
+    gw = await make_gateway(clock=clock_at(12))
     away = "Olive is away until Monday. For urgent matters call the duty officer on 555-0199."
     await add_person(gw, PHONE, out_of_office=away)
     await gw.text(PHONE, "Can I travel to see my mother this weekend?")

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.appointments.notices import SLUGS as APPOINTMENT_SLUGS
 from gateway.db.engine import make_engine, session_factory
 from gateway.db.migrate import upgrade_async
 from gateway.db.models import Service, Template, TemplateVersion
@@ -239,6 +240,9 @@ def test_shipped_templates_cover_both_languages() -> None:
         (Channel.EMAIL, "staff_daily_digest"),
         (Channel.LETTER, "victim_offender_released"),
         (Channel.LETTER, "precompiled"),
+        # appointment messages the gateway sends on its own (gateway.appointments.notices)
+        *((channel, slug) for channel in (Channel.SMS, Channel.EMAIL) for slug in APPOINTMENT_SLUGS),
+        (Channel.EMAIL, "staff_appointment_alert"),
     }
     for channel, slug in slugs:
         assert {t.language for t in catalog if (t.channel, t.slug) == (channel, slug)} == {"en", "es"}
