@@ -147,6 +147,10 @@ def _parser() -> argparse.ArgumentParser:
     tracking = letters.add_parser("tracking", help="record Certified Mail tracking numbers from the mail house")
     tracking.add_argument("file", metavar="FILE", help="CSV lines: notification id or reference, tracking number")
     tracking.add_argument("--service", metavar="SERVICE_ID", help="needed when the report gives references")
+    broadcast = sub.add_parser("broadcast", help="broadcasts").add_subparsers(dest="action", required=True)
+    status = broadcast.add_parser("status", help="a broadcast's progress: queued / sent / delivered / failed")
+    status.add_argument("id", metavar="ID", help="the broadcast's id")
+    status.add_argument("--watch", action="store_true", help="redraw every second until it stops sending")
     return parser
 
 

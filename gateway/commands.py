@@ -523,3 +523,10 @@ async def notifications_held(settings: Settings, args: argparse.Namespace) -> in
         state = states.get(key, "see the server's log (embedded)" if not settings.redis_url else "closed")
         print(f"{key}  state: {state}  held: {count}  waiting since: {since or '-'}")
     return 0
+
+
+async def broadcast_status(settings: Settings, args: argparse.Namespace) -> int:
+    """A broadcast's progress as a text bar (`gateway.broadcasts.progress`); with --watch, until it stops."""
+    from gateway.broadcasts.cli import print_status
+
+    return await print_status(settings, args.id, watch=args.watch)

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     sending_lease_seconds: float | None = Field(default=None, gt=0)
     # per-sender send rate for email (SMS uses each service's sms_per_second)
     email_per_second: float = Field(default=50.0, gt=0)
+    # a broadcast's messages in the job queue at once, at most (gateway.broadcasts.pump): a priority job
+    # waits behind no more than this
+    broadcast_window: int = Field(default=1000, ge=10, le=100_000)
     # staff web sessions: signed out after this long idle, and after the absolute limit regardless
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_max_hours: int = Field(default=12, ge=1, le=7 * 24)

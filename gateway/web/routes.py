@@ -20,6 +20,7 @@ from gateway.web import (
     admin_keys,
     admin_staff,
     alert_settings,
+    broadcasts_page,
     case_export,
     case_page,
     caseload,
@@ -72,6 +73,7 @@ def setup_web(app: web.Application) -> None:
     app.router.add_routes(unsubscribe_page.routes)  # public: a signed link, not a staff page
     for chat in (inbox, conversation, compose, live_socket):  # inbox, conversations, live updates
         app.router.add_routes(chat.routes)
+    app.router.add_routes(broadcasts_page.routes)  # broadcasts (gateway.broadcasts)
     app.router.add_routes(scheduled_page.routes)  # scheduled messages; read marks and opt-out state
     live_socket.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static")
