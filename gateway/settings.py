@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # the event loop of `gateway serve` / `gateway worker`: uvloop (the `speed` extra) when installed, or asyncio's
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # the larger limit for a broadcast's list: a staff upload (/broadcasts) and the bulk API's rows or csv
+    upload_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     api_rate_limit_per_minute: int = Field(default=3000, ge=1)
     sending_timeout_seconds: int = Field(default=3 * 24 * 3600, ge=60)
     sweep_interval_seconds: float = Field(default=30.0, gt=0)

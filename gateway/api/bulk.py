@@ -115,7 +115,7 @@ async def post_bulk(request: web.Request) -> web.Response:
     app = request.app
     who = caller(request)
     settings, vault, renderer = app[keys.SETTINGS], app[keys.VAULT], app[keys.RENDERER]
-    data = _body(await request.read())
+    data = _body(await request.clone(client_max_size=settings.upload_max_bytes).read())
     template_id = parse_id(str(data["template_id"]), "template_id")
     now = app[keys.CLOCK].now()
     when = _scheduled_for(data.get("scheduled_for"), now)
