@@ -98,7 +98,7 @@ async def pump_broadcast(ctx: JobContext, broadcast_id: str, token: str) -> str:
         mine = [Notification.broadcast_id == bid, Notification.status == S.CREATED.value]
         queued = await db.scalar(
             select(func.count()).where(
-                *mine, Notification.next_attempt_at.is_not(None), Notification.next_attempt_at <= now + QUEUED_HORIZON
+                *mine, Notification.next_attempt_at.is_not(None), Notification.next_attempt_at <= wall + QUEUED_HORIZON
             )
         )
         room = settings.broadcast_window - int(queued or 0)
@@ -122,7 +122,7 @@ async def pump_broadcast(ctx: JobContext, broadcast_id: str, token: str) -> str:
                     update(Notification)
                     .where(Notification.id.in_(ids), Notification.status == S.CREATED.value)
                     .where(Notification.next_attempt_at.is_(None))
-                    .values(next_attempt_at=now)
+                    .values(next_attempt_at=wall)  # due now by the time claims are checked against
                     .returning(Notification.id)
                     .execution_options(synchronize_session=False)
                 )

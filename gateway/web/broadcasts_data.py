@@ -58,7 +58,16 @@ def duration(seconds: float) -> str:
 async def page_context(request: web.Request, staff: StaffContext, broadcast: Broadcast) -> dict[str, Any]:
     """The broadcast page: its details, and either the preview (not sent yet) or the progress."""
     deps = Deps.of(request.app)
-    context: dict[str, Any] = {"b": broadcast, "status": broadcast.status.replace("_", " ")}
+    context: dict[str, Any] = {
+        "b": broadcast,
+        "status_text": broadcast.status.replace("_", " "),
+        "preview": None,
+        "problem": None,
+        "row_errors": [],
+        "bad_rows": [],
+        "duration": "",
+        "message": deps.vault.open(broadcast.message_enc) if broadcast.message_enc else None,
+    }
     async with deps.sessions() as db:
         service = await db.get(Service, staff.service_id)
         assert service is not None
@@ -93,7 +102,6 @@ async def page_context(request: web.Request, staff: StaffContext, broadcast: Bro
                 row_errors=await _row_errors(deps, broadcast, content),
                 is_author=broadcast.created_by_staff_id == staff.user_id,
             )
-    context["message"] = deps.vault.open(broadcast.message_enc) if broadcast.message_enc else None
     return context
 
 

@@ -38,6 +38,23 @@ from gateway.web.render import render_page, see_other
 routes = web.RouteTableDef()
 SENDERS = (Role.OFFICER, Role.SUPERVISOR, Role.ADMIN)
 UPLOAD_MAX_ROWS = 100_000
+FORM_KEYS = (
+    "name",
+    "audience",
+    "content",
+    "message",
+    "template_id",
+    "values",
+    "office",
+    "program",
+    "tag",
+    "day",
+    "officer",
+)
+
+
+def _form(given: dict[str, str]) -> dict[str, str]:
+    return dict.fromkeys(FORM_KEYS, "") | given
 
 
 def _sender(request: web.Request) -> StaffContext:
@@ -69,7 +86,7 @@ async def _form_context(request: web.Request, staff: StaffContext) -> dict[str, 
 @routes.get("/broadcasts/new")
 async def new(request: web.Request) -> web.StreamResponse:
     staff = _sender(request)
-    form = {"audience": "caseload", "content": "free_text"}
+    form = _form({"audience": "caseload", "content": "free_text"})
     return render_page(
         request, "broadcast_new.html", title="New broadcast", form=form, **await _form_context(request, staff)
     )
@@ -89,7 +106,7 @@ def _common_values(raw: str) -> dict[str, str]:
 async def create(request: web.Request) -> web.StreamResponse:
     staff = _sender(request)
     data = await request.post()
-    form = {k: v for k, v in data.items() if isinstance(v, str)}
+    form = _form({k: v for k, v in data.items() if isinstance(v, str)})
     app = request.app
     try:
         broadcast = await _draft(request, staff, form, data.get("file"))
@@ -161,7 +178,9 @@ async def _draft(request: web.Request, staff: StaffContext, form: dict[str, str]
     elif kind is AudienceKind.UPLOAD:
         if not isinstance(upload, web.FileField) or not upload.filename:
             raise ComposeError("Choose a .csv or .xlsx file with a phone number or email address column.")
-        sheet = read_sheet(upload.file.read(), upload.filename)
+        with upload.file:
+            data = upload.file.read()
+        sheet = read_sheet(data, upload.filename)
         if len(sheet.rows) > UPLOAD_MAX_ROWS:
             raise ComposeError(f"Too many rows. Maximum number of rows allowed is {UPLOAD_MAX_ROWS}")
         check_list(

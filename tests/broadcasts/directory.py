@@ -90,7 +90,11 @@ async def add_client(
 
 
 async def book(
-    sessions: async_sessionmaker[AsyncSession], client: Client, service_id: uuid.UUID, starts_at: datetime, **values: Any
+    sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    service_id: uuid.UUID,
+    starts_at: datetime,
+    **values: Any,
 ) -> None:
     async with sessions() as db:
         db.add(
@@ -109,7 +113,11 @@ async def book(
 
 async def opt_out(sessions: async_sessionmaker[AsyncSession], vault: Vault, service_id: uuid.UUID, phone: str) -> None:
     async with sessions() as db:
-        db.add(OptOut(service_id=service_id, channel="sms", address_index=vault.blind_index(phone), sender="", source="STOP"))
+        db.add(
+            OptOut(
+                service_id=service_id, channel="sms", address_index=vault.blind_index(phone), sender="", source="STOP"
+            )
+        )
         await db.commit()
 
 
@@ -118,7 +126,9 @@ async def add_staff(sessions: async_sessionmaker[AsyncSession], service_id: uuid
     from gateway.db import StaffUser
 
     async with sessions() as db:
-        user = StaffUser(service_id=service_id, email=f"{secrets.token_hex(5)}@agency.example", name=name, roles=["officer"])
+        user = StaffUser(
+            service_id=service_id, email=f"{secrets.token_hex(5)}@agency.example", name=name, roles=["officer"]
+        )
         db.add(user)
         await db.commit()
         return user.id

@@ -25,7 +25,9 @@ async def test_caseload_office_program_tag(
 ) -> None:
     olive_id = await add_staff(sessions, service.id, "Olive")
     pat_id = await add_staff(sessions, service.id, "Pat")
-    ana = await add_client(sessions, vault, service.id, "Ana Alvarez", assigned=olive_id, office="North", program="T4C", tags=["veterans"])
+    ana = await add_client(
+        sessions, vault, service.id, "Ana Alvarez", assigned=olive_id, office="North", program="T4C", tags=["veterans"]
+    )
     ben = await add_client(sessions, vault, service.id, "Ben Brown", assigned=olive_id, office="South", tags=["Jobs"])
     cy = await add_client(sessions, vault, service.id, "Cy Chen", assigned=pat_id, office="North", program="T4C")
     await add_client(sessions, vault, service.id, "Dee Closed", assigned=olive_id, office="North", status="closed")
@@ -36,9 +38,15 @@ async def test_caseload_office_program_tag(
     def names(resolved):  # type: ignore[no-untyped-def]
         return sorted(r.label for r in resolved.recipients)
 
-    assert names(await _resolve(sessions, vault, service.id, AudienceKind.CASELOAD, str(olive_id))) == ["Ana Alvarez", "Ben Brown"]
+    assert names(await _resolve(sessions, vault, service.id, AudienceKind.CASELOAD, str(olive_id))) == [
+        "Ana Alvarez",
+        "Ben Brown",
+    ]
     assert names(await _resolve(sessions, vault, service.id, AudienceKind.CASELOAD, str(pat_id))) == ["Cy Chen"]
-    assert names(await _resolve(sessions, vault, service.id, AudienceKind.OFFICE, "North")) == ["Ana Alvarez", "Cy Chen"]
+    assert names(await _resolve(sessions, vault, service.id, AudienceKind.OFFICE, "North")) == [
+        "Ana Alvarez",
+        "Cy Chen",
+    ]
     assert names(await _resolve(sessions, vault, service.id, AudienceKind.PROGRAM, "T4C")) == ["Ana Alvarez", "Cy Chen"]
     assert names(await _resolve(sessions, vault, service.id, AudienceKind.TAG, "jobs")) == ["Ben Brown"]
     resolved = await _resolve(sessions, vault, service.id, AudienceKind.OFFICE, "North")
@@ -52,10 +60,14 @@ async def test_caseload_office_program_tag(
 async def test_channel_from_preferences_and_who_is_left_out(
     sessions: async_sessionmaker[AsyncSession], vault: Vault, service: ServiceUnderTest
 ) -> None:
-    email_first = await add_client(sessions, vault, service.id, "Gil Email", email=True, preferred=["email", "sms"], office="West")
+    email_first = await add_client(
+        sessions, vault, service.id, "Gil Email", email=True, preferred=["email", "sms"], office="West"
+    )
     sms_only = await add_client(sessions, vault, service.id, "Hal Text", email=True, preferred=["sms"], office="West")
     no_pref = await add_client(sessions, vault, service.id, "Ivy Default", email=True, office="West")
-    email_only_person = await add_client(sessions, vault, service.id, "Jo Mail", phone=False, email=True, preferred=["sms"], office="West")
+    email_only_person = await add_client(
+        sessions, vault, service.id, "Jo Mail", phone=False, email=True, preferred=["sms"], office="West"
+    )
     await add_client(sessions, vault, service.id, "Kit Nothing", phone=False, office="West")
     await add_client(sessions, vault, service.id, "Lou Retired", retired=True, office="West")
     resolved = await _resolve(sessions, vault, service.id, AudienceKind.OFFICE, "West")
@@ -64,7 +76,10 @@ async def test_channel_from_preferences_and_who_is_left_out(
     assert channel[sms_only.person_id] == (Channel.SMS, sms_only.phone)
     assert channel[no_pref.person_id] == (Channel.SMS, no_pref.phone)
     assert channel[email_only_person.person_id] == (Channel.EMAIL, email_only_person.email)
-    assert sorted((o.label, o.reason) for o in resolved.left_out) == [("Kit Nothing", NO_CONTACT), ("Lou Retired", RETIRED)]
+    assert sorted((o.label, o.reason) for o in resolved.left_out) == [
+        ("Kit Nothing", NO_CONTACT),
+        ("Lou Retired", RETIRED),
+    ]
     # an SMS-only template: the email-only person has no usable contact point for it
     sms = await _resolve(sessions, vault, service.id, AudienceKind.OFFICE, "West", frozenset({Channel.SMS}))
     assert ("Jo Mail", NO_CONTACT) in {(o.label, o.reason) for o in sms.left_out}

@@ -44,14 +44,22 @@ async def post(client: TestClient, service: ServiceUnderTest, body: dict[str, An
 
 
 async def test_accepted_job_is_written_delivered_and_read_back(
-    client: TestClient, service: ServiceUnderTest, sessions: async_sessionmaker[AsyncSession]  # type: ignore[type-arg]
+    client: TestClient,
+    service: ServiceUnderTest,
+    sessions: async_sessionmaker[AsyncSession],  # type: ignore[type-arg]
 ) -> None:
-    body = {"name": "Snow day", "template_id": CLOSURE, "rows": [HEADER, row("+12025550111"), row("2025550112", "North")]}
+    body = {
+        "name": "Snow day",
+        "template_id": CLOSURE,
+        "rows": [HEADER, row("+12025550111"), row("2025550112", "North")],
+    }
     status, answer = await post(client, service, body)
     assert status == 201, answer
     data = answer["data"]
     assert data["notification_count"] == 2 and data["template"] == CLOSURE and data["template_version"] >= 1
-    assert data["job_status"] == "pending" and data["scheduled_for"] is None and data["original_file_name"] == "Snow day"
+    assert (
+        data["job_status"] == "pending" and data["scheduled_for"] is None and data["original_file_name"] == "Snow day"
+    )
     job_id = data["id"]
     for _ in range(100):  # the pump hands them to the (sandbox) sender in this process
         detail = await (await client.get(f"/v2/notifications/bulk/{job_id}", headers=bearer(service))).json()
@@ -67,21 +75,23 @@ async def test_accepted_job_is_written_delivered_and_read_back(
     assert one["phone_number"] in {"+12025550111", "+12025550112"}
     listing = await (await client.get("/v2/notifications/bulk", headers=bearer(service))).json()
     assert [j["id"] for j in listing["bulk_jobs"]] == [job_id]
-    older = await (
-        await client.get(f"/v2/notifications/bulk?older_than={job_id}", headers=bearer(service))
-    ).json()
+    older = await (await client.get(f"/v2/notifications/bulk?older_than={job_id}", headers=bearer(service))).json()
     assert older["bulk_jobs"] == []
 
 
 async def test_csv_and_scheduled_for(
-    client: TestClient, service: ServiceUnderTest, sessions: async_sessionmaker[AsyncSession]  # type: ignore[type-arg]
+    client: TestClient,
+    service: ServiceUnderTest,
+    sessions: async_sessionmaker[AsyncSession],  # type: ignore[type-arg]
 ) -> None:
     when = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
     text = ",".join(HEADER) + "\n" + ",".join(row("+12025550113")) + "\n"
     body = {"name": "Later", "template_id": CLOSURE, "csv": text, "scheduled_for": when.strftime("%Y-%m-%dT%H:%M:%S")}
     status, answer = await post(client, service, body)
     assert status == 201, answer
-    assert answer["data"]["job_status"] == "scheduled" and answer["data"]["scheduled_for"].startswith(when.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert answer["data"]["job_status"] == "scheduled" and answer["data"]["scheduled_for"].startswith(
+        when.strftime("%Y-%m-%dT%H:%M:%S")
+    )
     await asyncio.sleep(0.3)
     async with sessions() as db:
         statuses = (await db.scalars(select(Notification.status).where(Notification.service_id == service.id))).all()
@@ -91,21 +101,75 @@ async def test_csv_and_scheduled_for(
 ERRORS = [
     ({"template_id": CLOSURE, "rows": [HEADER, row("+12025550111")]}, "ValidationError", "name is a required property"),
     ({"name": "x", "template_id": CLOSURE}, "BadRequestError", "You should specify either rows or csv"),
-    ({"name": "x", "template_id": CLOSURE, "rows": [HEADER, row("+12025550111")], "csv": "a"}, "BadRequestError", "You should specify either rows or csv"),
-    ({"name": "x", "template_id": CLOSURE, "rows": [HEADER[:2], ["+12025550111", "A"]]}, "BadRequestError", "Missing column headers: closure_date, reopening_date"),
-    ({"name": "x", "template_id": CLOSURE, "rows": [[*HEADER, "OFFICE_NAME"], [*row("+12025550111"), "B"]]}, "BadRequestError", "Duplicate column headers: office_name, OFFICE_NAME"),
-    ({"name": "x", "template_id": CLOSURE, "rows": [["name"], ["Ana"]]}, "BadRequestError", "Missing column headers: phone number"),
     (
-        {"name": "x", "template_id": CLOSURE, "rows": [HEADER, ["+12025550111", "", "Fri", "Mon"], ["12", "A", "Fri", "Mon"]]},
+        {"name": "x", "template_id": CLOSURE, "rows": [HEADER, row("+12025550111")], "csv": "a"},
+        "BadRequestError",
+        "You should specify either rows or csv",
+    ),
+    (
+        {"name": "x", "template_id": CLOSURE, "rows": [HEADER[:2], ["+12025550111", "A"]]},
+        "BadRequestError",
+        "Missing column headers: closure_date, reopening_date",
+    ),
+    (
+        {"name": "x", "template_id": CLOSURE, "rows": [[*HEADER, "OFFICE_NAME"], [*row("+12025550111"), "B"]]},
+        "BadRequestError",
+        "Duplicate column headers: office_name, OFFICE_NAME",
+    ),
+    (
+        {"name": "x", "template_id": CLOSURE, "rows": [["name"], ["Ana"]]},
+        "BadRequestError",
+        "Missing column headers: phone number",
+    ),
+    (
+        {
+            "name": "x",
+            "template_id": CLOSURE,
+            "rows": [HEADER, ["+12025550111", "", "Fri", "Mon"], ["12", "A", "Fri", "Mon"]],
+        },
         "BadRequestError",
         "Some rows have errors. Row 1 - office_name: Missing. Row 2 - phone number: invalid recipient.",
     ),
-    ({"name": "x", "template_id": str(uuid.uuid4()), "rows": [HEADER, row("+12025550111")]}, "BadRequestError", "Template not found"),
-    ({"name": "x", "template_id": CLOSURE, "rows": [HEADER, row("+12025550111")], "scheduled_for": 42}, "ValidationError", "scheduled_for 42 is not of type string, null"),
-    ({"name": "x", "template_id": CLOSURE, "rows": [HEADER, row("+12025550111")], "scheduled_for": "soon"}, "ValidationError", "scheduled_for datetime format is invalid. It must be a valid ISO8601 date time format, https://en.wikipedia.org/wiki/ISO_8601"),
-    ({"name": "x", "template_id": CLOSURE, "rows": [HEADER, row("+12025550111")], "scheduled_for": "2020-01-01T00:00:00"}, "ValidationError", "scheduled_for datetime cannot be in the past"),
-    ({"name": "x", "template_id": CLOSURE, "rows": [HEADER, row("+12025550111")], "scheduled_for": "2099-01-01T00:00:00"}, "ValidationError", "scheduled_for datetime can only be up to 96 hours in the future"),
-    ({"name": "x", "template_id": CLOSURE, "rows": [HEADER, row("+12025550111")], "reply_to_id": "foo"}, "ValidationError", "reply_to_id is not a valid UUID"),
+    (
+        {"name": "x", "template_id": str(uuid.uuid4()), "rows": [HEADER, row("+12025550111")]},
+        "BadRequestError",
+        "Template not found",
+    ),
+    (
+        {"name": "x", "template_id": CLOSURE, "rows": [HEADER, row("+12025550111")], "scheduled_for": 42},
+        "ValidationError",
+        "scheduled_for 42 is not of type string, null",
+    ),
+    (
+        {"name": "x", "template_id": CLOSURE, "rows": [HEADER, row("+12025550111")], "scheduled_for": "soon"},
+        "ValidationError",
+        "scheduled_for datetime format is invalid. It must be a valid ISO8601 date time format, https://en.wikipedia.org/wiki/ISO_8601",
+    ),
+    (
+        {
+            "name": "x",
+            "template_id": CLOSURE,
+            "rows": [HEADER, row("+12025550111")],
+            "scheduled_for": "2020-01-01T00:00:00",
+        },
+        "ValidationError",
+        "scheduled_for datetime cannot be in the past",
+    ),
+    (
+        {
+            "name": "x",
+            "template_id": CLOSURE,
+            "rows": [HEADER, row("+12025550111")],
+            "scheduled_for": "2099-01-01T00:00:00",
+        },
+        "ValidationError",
+        "scheduled_for datetime can only be up to 96 hours in the future",
+    ),
+    (
+        {"name": "x", "template_id": CLOSURE, "rows": [HEADER, row("+12025550111")], "reply_to_id": "foo"},
+        "ValidationError",
+        "reply_to_id is not a valid UUID",
+    ),
 ]
 
 
@@ -125,7 +189,9 @@ async def test_refused_with_gc_notify_errors_and_nothing_stored(
 
 
 async def test_too_many_rows_and_daily_limit(
-    client: TestClient, service: ServiceUnderTest, sessions: async_sessionmaker[AsyncSession]  # type: ignore[type-arg]
+    client: TestClient,
+    service: ServiceUnderTest,
+    sessions: async_sessionmaker[AsyncSession],  # type: ignore[type-arg]
 ) -> None:
     rows = [HEADER] + [row(f"+1202555{i % 10000:04d}") for i in range(50_001)]
     status, answer = await post(client, service, {"name": "big", "template_id": CLOSURE, "rows": rows})
@@ -136,18 +202,38 @@ async def test_too_many_rows_and_daily_limit(
     from gateway import keys
 
     client.app[keys.KEYRING].forget()
-    status, answer = await post(client, service, {"name": "two", "template_id": CLOSURE, "rows": [HEADER, row("+12025550111"), row("+12025550112")]})
+    status, answer = await post(
+        client,
+        service,
+        {"name": "two", "template_id": CLOSURE, "rows": [HEADER, row("+12025550111"), row("+12025550112")]},
+    )
     assert status == 400
-    assert answer["errors"][0]["message"] == "You only have 1 remaining messages before you reach your daily limit. You've tried to send 2 messages."
+    assert (
+        answer["errors"][0]["message"]
+        == "You only have 1 remaining messages before you reach your daily limit. You've tried to send 2 messages."
+    )
     assert await stored(sessions, service.id) == (0, 0)
 
 
 async def test_team_key_only_to_the_team_and_other_services_cannot_see_a_job(
-    client: TestClient, service: ServiceUnderTest, sessions: async_sessionmaker[AsyncSession], vault: Any  # type: ignore[type-arg]
+    client: TestClient,
+    service: ServiceUnderTest,
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Any,  # type: ignore[type-arg]
 ) -> None:
-    status, answer = await post(client, service, {"name": "t", "template_id": CLOSURE, "rows": [HEADER, row("+12025550199")]}, service.team_key)
-    assert answer["errors"][0]["message"] == "You cannot send to these recipients because you used a team and safelist API key."
-    status, answer = await post(client, service, {"name": "t", "template_id": CLOSURE, "rows": [HEADER, row(service.team_mobile)]}, service.team_key)
+    status, answer = await post(
+        client, service, {"name": "t", "template_id": CLOSURE, "rows": [HEADER, row("+12025550199")]}, service.team_key
+    )
+    assert (
+        answer["errors"][0]["message"]
+        == "You cannot send to these recipients because you used a team and safelist API key."
+    )
+    status, answer = await post(
+        client,
+        service,
+        {"name": "t", "template_id": CLOSURE, "rows": [HEADER, row(service.team_mobile)]},
+        service.team_key,
+    )
     assert status == 201
     from tests.factories import make_service
 
