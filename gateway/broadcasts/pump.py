@@ -5,8 +5,8 @@ A broadcast's notifications are written `created` with no `next_attempt_at`: not
 broadcast) runs every TICK seconds and each time:
 
 1. stops if the broadcast is not `sending` (paused, cancelled, finished), or waits for its time;
-2. counts the rows it handed out that no job has claimed yet (due within a few seconds): that is
-   what sits in the queue;
+2. counts the rows it handed out that are not sent yet: due within a few seconds and not claimed (in
+   the queue), or claimed and not yet taken by the provider (in a job);
 3. hands out more — per channel at most its sender's rate x TICK (so all workers together keep to the
    rate), and never more than the window (GATEWAY_BROADCAST_WINDOW, less what is still queued): one
    UPDATE marks them due now (`next_attempt_at`), then `deliver_batch` jobs of
@@ -96,9 +96,17 @@ async def pump_broadcast(ctx: JobContext, broadcast_id: str, token: str) -> str:
                 update(Broadcast).where(Broadcast.id == bid).values(status=B.SENDING.value, started_at=now)
             )
         mine = [Notification.broadcast_id == bid, Notification.status == S.CREATED.value]
-        queued = await db.scalar(
+        queued = await db.scalar(  # handed out and not sent yet: waiting in the queue, or claimed mid-send
             select(func.count()).where(
-                *mine, Notification.next_attempt_at.is_not(None), Notification.next_attempt_at <= wall + QUEUED_HORIZON
+                Notification.broadcast_id == bid,
+                or_(
+                    and_(
+                        Notification.status == S.CREATED.value,
+                        Notification.next_attempt_at.is_not(None),
+                        Notification.next_attempt_at <= wall + QUEUED_HORIZON,
+                    ),
+                    and_(Notification.status == S.SENDING.value, Notification.provider_ref.is_(None)),
+                ),
             )
         )
         room = settings.broadcast_window - int(queued or 0)
