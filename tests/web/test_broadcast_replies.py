@@ -17,14 +17,22 @@ from gateway.jobs.queue import LocalQueue
 from gateway.settings import Settings
 from tests.broadcasts.directory import add_client
 from tests.factories import ServiceUnderTest
-from tests.web.test_broadcasts_pages import draft, post_form, signed_in
 from tests.web.staff import csrf_from
+from tests.web.test_broadcasts_pages import draft, post_form, signed_in
 
 
-async def _delivered(sessions: async_sessionmaker[AsyncSession], bid: uuid.UUID, count: int) -> dict[uuid.UUID, uuid.UUID]:
+async def _delivered(
+    sessions: async_sessionmaker[AsyncSession], bid: uuid.UUID, count: int
+) -> dict[uuid.UUID, uuid.UUID]:
     for _ in range(100):
         async with sessions() as db:
-            rows = (await db.execute(select(Notification.person_id, Notification.id, Notification.status).where(Notification.broadcast_id == bid))).all()
+            rows = (
+                await db.execute(
+                    select(Notification.person_id, Notification.id, Notification.status).where(
+                        Notification.broadcast_id == bid
+                    )
+                )
+            ).all()
         if sum(1 for *_, s in rows if s == "delivered") == count:
             return {pid: nid for pid, nid, _ in rows}
         await asyncio.sleep(0.05)
@@ -48,14 +56,20 @@ async def test_each_reply_reaches_its_recipients_conversation(
     assert (await post_form(client, f"/broadcasts/{by_office}/send", f"/broadcasts/{by_office}")).status == 303
     sent = await _delivered(sessions, by_office, 2)
     listed = await draft(
-        client, audience="upload", content="free_text", message="Hi ((name))", file=("l.csv", f"phone number,name\n{cy.phone},Cy\n")
+        client,
+        audience="upload",
+        content="free_text",
+        message="Hi ((name))",
+        file=("l.csv", f"phone number,name\n{cy.phone},Cy\n"),
     )
     assert (await post_form(client, f"/broadcasts/{listed}/send", f"/broadcasts/{listed}")).status == 303
     sent |= await _delivered(sessions, listed, 1)
     assert set(sent) == {ana.person_id, ben.person_id, cy.person_id}  # the uploaded number was linked to Cy
     for person in (ana, ben, cy):
         token = await csrf_from(client, "/sandbox")
-        answer = await client.post("/sandbox/reply", data={"number": person.phone, "body": f"Thanks from {person.name}", "csrf_token": token})
+        answer = await client.post(
+            "/sandbox/reply", data={"number": person.phone, "body": f"Thanks from {person.name}", "csrf_token": token}
+        )
         assert answer.status == 200
     queue = client.app[keys.QUEUE]
     assert isinstance(queue, LocalQueue)
