@@ -100,10 +100,10 @@ async def arrived(http: aiohttp.ClientSession, fake: str, since: int = 0) -> lis
         return list((await response.json())["messages"])
 
 
-async def wait_for(http: aiohttp.ClientSession, fake: str, expected: int, timeout: float) -> tuple[int, float]:
+async def wait_for(http: aiohttp.ClientSession, fake: str, expected: int, within: float) -> tuple[int, float]:
     """Poll the fake until `expected` messages have arrived; (count, time of the last arrival)."""
     seen, last = 0, 0.0
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         new = await arrived(http, fake, seen)
         seen += len(new)
@@ -137,7 +137,8 @@ async def broadcast(deps: Deps, service_id: uuid.UUID, data: bytes, name: str) -
     return bid, await send(deps, bid, service_id)
 
 
-async def run(db_url: str, count: int, workers: int, window: int) -> None:
+def start(db_url: str, workers: int, window: int) -> tuple[Settings, uuid.UUID, str, list[subprocess.Popen[bytes]]]:
+    """The database migrated, the service, the fake Twilio and the workers (setup, not measured)."""
     fake_port = free_port()
     fake = f"http://127.0.0.1:{fake_port}"
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
@@ -163,32 +164,35 @@ async def run(db_url: str, count: int, workers: int, window: int) -> None:
         redis_prefix=prefix,
         log_level="warning",
     )
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.twilio_server", "--port", str(fake_port)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    ]
+    fake_cmd = [sys.executable, "-m", "tests.fakes.twilio_server", "--port", str(fake_port)]
+    procs = [subprocess.Popen(fake_cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     procs += [
         subprocess.Popen([sys.executable, "-m", "gateway", "worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
         for _ in range(workers)
     ]
+    wait_http(f"{fake}/_fake/messages")
+    return settings, sid, fake, procs
+
+
+async def measure(
+    settings: Settings, sid: uuid.UUID, fake: str, procs: list[subprocess.Popen[bytes]], count: int
+) -> None:
+    db_url = settings.database_url
     engine = make_engine(db_url)
     queue = await ArqQueue.connect(settings)
     sessions = session_factory(engine)
     try:
-        wait_http(f"{fake}/_fake/messages")
         async with sessions() as db:
             await db.execute(update(Service).where(Service.id == sid).values(broadcast_approval_threshold=10**9))
             await db.commit()
         deps = Deps(settings, engine, sessions, Vault(SECRET), Renderer(), TemplateStore(sessions), queue, SYSTEM_CLOCK)
         data = upload_csv(count, "bench")
+        database_pids = processes_matching(f"postgres {db_url.rsplit('/', 1)[-1]} ")
         roles = {
             "upload (this process)": [os.getpid()],
             "worker": [p.pid for p in procs[1:]],
             "fake twilio": [procs[0].pid],
+            "postgres": database_pids,
         }
         meter = CpuMeter(
             {
@@ -200,17 +204,18 @@ async def run(db_url: str, count: int, workers: int, window: int) -> None:
             }
         )
         async with aiohttp.ClientSession() as http:
-            with RssWatch(roles | {"postgres": processes_matching(f"postgres {db_url.rsplit('/', 1)[-1]} ")}) as rss:
+            with RssWatch(roles) as rss:
                 meter.start()
-                start = time.time()
-                bid, written = await broadcast(deps, sid, data, "bench")
+                began = time.time()
+                _, written = await broadcast(deps, sid, data, "bench")
                 written_at = time.time()
-                seen, last = await wait_for(http, fake, written, timeout=600)
+                seen, last = await wait_for(http, fake, written, within=600)
                 meter.stop()
             print(
-                f"broadcast of {count}: written {written} in {written_at - start:.1f} s "
-                f"({written / max(written_at - start, 1e-9):.0f}/s); {seen} at the fake {last - start:.1f} s after the "
-                f"upload began: {seen / max(last - start, 1e-9):.0f} messages/s end to end (target: 100,000 in 60 s)"
+                f"broadcast of {count}: written {written} in {written_at - began:.1f} s "
+                f"({written / max(written_at - began, 1e-9):.0f}/s); {seen} at the fake {last - began:.1f} s after "
+                f"the upload began: {seen / max(last - began, 1e-9):.0f} messages/s end to end "
+                "(target: 100,000 in 60 s)"
             )
             print(f"    {meter.report(max(seen, 1))}")
             print(
@@ -221,37 +226,23 @@ async def run(db_url: str, count: int, workers: int, window: int) -> None:
             async with sessions() as db:
                 await db.execute(update(Service).where(Service.id == sid).values(sms_per_second=2000))
                 await db.commit()
-            before = seen
             cancel_count = min(count, 20_000)
-            task = asyncio.create_task(broadcast(deps, sid, upload_csv(cancel_count, "cancel"), "cancel"))
-            while len(await arrived(http, fake, before)) < 200 and not task.done():
-                await asyncio.sleep(0.05)
-            bid2, _ = await task if task.done() else (None, 0)
-            if bid2 is None:
-                await asyncio.sleep(1.0)
-                bid2, _ = await task
+            cancel_id, _ = await broadcast(deps, sid, upload_csv(cancel_count, "cancel"), "cancel")
             await asyncio.sleep(1.0)
-            async with sessions() as db:
-                cancel_id = bid2
             asked = time.time()
             cancelled = await control.cancel(sessions, cancel_id, sid, "bench")
             returned = time.time()
             await asyncio.sleep(3.0)
-            after = await arrived(http, fake, before)
+            after = await arrived(http, fake, seen)
             last_after = max((float(str(m["received_at"])) for m in after), default=asked)
             print(
                 f"cancel: {len(after)} of {cancel_count} sent, {cancelled} cancelled; cancel took "
-                f"{(returned - asked) * 1000:.0f} ms; last message arrived {(last_after - asked) * 1000:.0f} ms after "
-                "the cancel was asked (target ≤ 1000 ms)"
+                f"{(returned - asked) * 1000:.0f} ms; the last message arrived {(last_after - asked) * 1000:.0f} ms "
+                "after the cancel was asked (target ≤ 1000 ms)"
             )
     finally:
         await queue.close()
         await engine.dispose()
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            with contextlib.suppress(Exception):
-                p.wait(timeout=15)
 
 
 def main() -> None:
@@ -266,7 +257,15 @@ def main() -> None:
         print("broadcast benchmark: PostgreSQL is not reachable; skipped")
         return
     with database("postgres") as db_url:
-        asyncio.run(run(db_url, args.recipients, args.workers, args.window))
+        settings, sid, fake, procs = start(db_url, args.workers, args.window)
+        try:
+            asyncio.run(measure(settings, sid, fake, procs, args.recipients))
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                with contextlib.suppress(Exception):
+                    p.wait(timeout=15)
 
 
 if __name__ == "__main__":
