@@ -171,6 +171,7 @@ def start(db_url: str, workers: int, window: int) -> tuple[Settings, uuid.UUID, 
         for _ in range(workers)
     ]
     wait_http(f"{fake}/_fake/messages")
+    time.sleep(4.0)  # the workers import and connect before the clock starts (their start-up is not per message)
     return settings, sid, fake, procs
 
 
