@@ -189,7 +189,7 @@ async def post_bulk(request: web.Request) -> web.Response:
         service,
         bid,
         content,
-        [r for r, _ in screened.kept],
+        list(screened.kept),
         key_type=who.key_type,
         api_key_id=who.key_id,
         broadcast_values={},

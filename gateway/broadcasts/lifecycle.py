@@ -190,7 +190,7 @@ async def send(deps: Deps, broadcast_id: uuid.UUID, service_id: uuid.UUID, *, ap
             service,
             broadcast_id,
             content,
-            [r for r, _ in screened.kept],
+            list(screened.kept),
             created_by=broadcast.created_by_staff_id,
             broadcast_values=values,
         )

@@ -10,7 +10,6 @@ hold to the window's opening (on each recipient's clock), and the first messages
 from __future__ import annotations
 
 import math
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from gateway.outbound import recipient_index, render_for
 from gateway.sendtime import policy
 from gateway.sendtime.quiet_hours import BadWindow, next_opening, parse_window, recipient_zone
 from gateway.settings import Settings
-from gateway.templating import Renderer
+from gateway.templating import Rendered, Renderer
 
 CHUNK = 1000
 SAMPLES = 3
@@ -38,7 +37,7 @@ SAMPLES = 3
 class Screened:
     """The recipients to write (each with its rendered fragments), and who is left out and why."""
 
-    kept: list[tuple[Recipient, int]] = field(default_factory=list)
+    kept: list[tuple[Recipient, Rendered]] = field(default_factory=list)
     left_out: list[LeftOut] = field(default_factory=list)
     samples: list[tuple[str, Channel, str | None, str]] = field(default_factory=list)  # label, channel, subject, body
 
@@ -105,7 +104,7 @@ async def screen(
                 reason = exc.message if isinstance(exc, ApiError) else str(exc)
                 out.left_out.append(LeftOut(r.label, f"message cannot be made: {reason}"))
                 continue
-            out.kept.append((r, rendered.fragments if r.channel is Channel.SMS else 0))
+            out.kept.append((r, rendered))
             if len(out.samples) < SAMPLES:
                 out.samples.append((r.label, r.channel, rendered.subject, rendered.body))
     return out
@@ -148,7 +147,7 @@ async def preview(
     return Preview(
         screened,
         dict(sorted(by_channel.items())),
-        sum(f for _, f in screened.kept),
+        sum(rendered.fragments for r, rendered in screened.kept if r.channel is Channel.SMS),
         float(seconds),
         deferred,
         first,
@@ -156,7 +155,3 @@ async def preview(
         len(screened.kept) > threshold,
         threshold,
     )
-
-
-def service_id_of(service: Service) -> uuid.UUID:
-    return service.id

@@ -29,7 +29,7 @@ from gateway.db.base import padded, utcnow
 from gateway.db.write_lock import write_lock
 from gateway.domain import KeyType
 from gateway.outbound import prepare_notification, recipient_index
-from gateway.templating import Renderer
+from gateway.templating import Rendered, Renderer
 
 CHUNK = 1000
 
@@ -41,7 +41,7 @@ async def write_recipients(
     service: Service,
     broadcast_id: uuid.UUID,
     content: Content,
-    recipients: Sequence[Recipient],
+    recipients: Sequence[tuple[Recipient, Rendered | None]],
     *,
     key_type: KeyType = KeyType.LIVE,
     api_key_id: uuid.UUID | None = None,
@@ -60,7 +60,7 @@ async def write_recipients(
             chunk = recipients[at : at + CHUNK]
             people = await _people_by_address(conn, vault, service.id, chunk)
             rows: list[dict[str, Any]] = []
-            for r, index in zip(chunk, people, strict=True):
+            for (r, rendered), index in zip(chunk, people, strict=True):
                 prepared = prepare_notification(
                     vault=vault,
                     renderer=renderer,
@@ -77,6 +77,7 @@ async def write_recipients(
                     created_by_staff_id=created_by,
                     one_click_unsubscribe=True,
                     automatic=True,
+                    rendered=rendered,
                 )
                 prepared.row["broadcast_id"] = broadcast_id
                 rows.append(prepared.row)
@@ -88,12 +89,12 @@ async def write_recipients(
 
 
 async def _people_by_address(
-    conn: AsyncConnection, vault: Vault, service_id: uuid.UUID, chunk: Sequence[Recipient]
+    conn: AsyncConnection, vault: Vault, service_id: uuid.UUID, chunk: Sequence[tuple[Recipient, Rendered | None]]
 ) -> list[uuid.UUID | None]:
     """For each recipient without a person, the person whose active contact point it is (else None)."""
     wanted: dict[tuple[str, str], int] = {}
     indexes: list[tuple[str, str] | None] = []
-    for r in chunk:
+    for r, _ in chunk:
         if r.person_id is not None:
             indexes.append(None)
             continue
