@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     update.add_argument("--contact-text", help="the reply to HELP / INFO texts")
     update.add_argument("--sms-per-second", type=int, help="per-sender SMS rate (Twilio's messages per second)")
     update.add_argument("--daily-limit", type=int, help="messages a day before the API answers 429")
+    update.add_argument(
+        "--broadcast-approval-threshold", type=int, help="a broadcast to more people needs a second person's approval"
+    )
     update.add_argument("--timezone", help="IANA time zone for staff pages and scheduled sends, e.g. America/Chicago")
     update.add_argument(
         "--quiet-hours",

@@ -125,6 +125,7 @@ async def service_update(settings: Settings, args: argparse.Namespace) -> int:
             "contact_text",
             "sms_per_second",
             "daily_limit",
+            "broadcast_approval_threshold",
             "timezone",
             "quiet_hours",
             "callback_url",

@@ -56,6 +56,26 @@ JOB_STATUS = {
     B.FINISHED.value: "finished",
     B.CANCELLED.value: "cancelled",
 }
+BULK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "template_id"],
+    "properties": {
+        "name": {"type": "string", "description": "The job's name"},
+        "template_id": {"type": "string", "format": "uuid"},
+        "rows": {
+            "type": "array",
+            "items": {"type": "array", "items": {"type": "string"}},
+            "description": "The header (`phone number` or `email address`, and one column per template field), "
+            "then one row per recipient. Give rows or csv, not both.",
+        },
+        "csv": {"type": "string", "description": "The text of a CSV file with the same columns, instead of rows"},
+        "scheduled_for": {
+            "type": ["string", "null"],
+            "description": "ISO 8601, at most 96 hours ahead (UTC if no offset)",
+        },
+        "reply_to_id": {"type": ["string", "null"], "format": "uuid"},
+    },
+}
 ISO_INVALID = (
     "scheduled_for datetime format is invalid. It must be a valid ISO8601 date time format, "
     "https://en.wikipedia.org/wiki/ISO_8601"
