@@ -17,7 +17,7 @@ from gateway.broadcasts.audience import Recipient
 from gateway.broadcasts.cli import print_status
 from gateway.broadcasts.content import Content, load_content
 from gateway.broadcasts.lifecycle import NotNow
-from gateway.broadcasts.pump import PUMP, pump_broadcast, restart_lost_pumps
+from gateway.broadcasts.pump import PUMP, pump_broadcast
 from gateway.broadcasts.write import write_recipients
 from gateway.clock import ManualClock
 from gateway.crypto import Vault
@@ -79,7 +79,8 @@ async def make_broadcast(
     recipients = [(Recipient(Channel.SMS, f"+1202555{i:04d}", {}), None) for i in range(count)]
     now = datetime.now(UTC)
     new = {
-        "service_id": service_id, "name": "t", "key_type": "live", "audience": "test", "audience_spec": {"kind": "upload"},
+        "service_id": service_id, "name": "t", "key_type": "live", "audience": "test",
+        "audience_spec": {"kind": "upload"},
         "status": status, "recipient_count": 0, "left_out_count": 0, "created_at": now, "updated_at": now,
         "pump_token": token,
     }  # fmt: skip
@@ -146,7 +147,7 @@ async def test_window_and_rate(
         await db.commit()
     slow = await make_broadcast(engine, sessions, vault, service.id, 10, token="slow")
     assert await pump_broadcast(ctx, str(slow), "slow") == "handed=2 queued=0"
-    assert all(name == PUMP or name == DELIVER_BATCH for name, *_ in ctx["queue"].jobs)
+    assert all(name in (PUMP, DELIVER_BATCH) for name, *_ in ctx["queue"].jobs)
 
 
 async def test_one_chain_pause_resume_and_finish(
@@ -203,11 +204,6 @@ async def test_sweeper_leaves_unhanded_rows_to_the_pump_and_restarts_lost_pumps(
     ctx = job_context(settings, engine, sessions)
     ctx["breaker"] = LocalBreaker(5, 30)
     await sweep(ctx)  # type: ignore[arg-type]
-    ids = (
-        {str(n) for n in (await sessions().__aenter__()).sync_session.scalars(select(Notification.id)).all()}
-        if False
-        else set()
-    )
     delivered_jobs = [args for name, args, _, _ in ctx["queue"].jobs if name.startswith("deliver")]
     async with sessions() as db:
         mine = {
