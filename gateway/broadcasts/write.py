@@ -3,8 +3,8 @@
 Each row is built by `gateway.outbound.prepare_notification` (render, seal recipient and body, blind
 index) with `broadcast_id`, `automatic=True` (quiet hours hold texts the gateway sends on its own) and,
 for email, one-click unsubscribe; then a chunk (rows and their first status events) is written with
-PostgreSQL's COPY, or on SQLite by `insert_notifications` (one multi-row INSERT each). The broadcast's own row is updated in the same
-transaction, so its recipients and its status appear together or not at all.
+PostgreSQL's COPY, or on SQLite by `insert_notifications` (one multi-row INSERT each). The
+broadcast's own row is updated in the same transaction, so its recipients and its status appear together or not at all.
 
 An uploaded number or address that is a person's active contact point is linked to that person
 (one query a chunk), so a reply reaches their conversation and the broadcast shows in their history.

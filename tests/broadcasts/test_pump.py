@@ -97,7 +97,7 @@ def job_context(settings: Settings, engine: AsyncEngine, sessions: async_session
         "sessions": sessions,
         "queue": RecordingQueue(),
         "live": InProcessHub(),
-        "clock": ManualClock(datetime.now(UTC)),
+        "clock": ManualClock(datetime(2030, 3, 4, 15, 0, tzinfo=UTC)),
     }
 
 
@@ -210,7 +210,7 @@ async def test_sweeper_leaves_unhanded_rows_to_the_pump_and_restarts_lost_pumps(
             str(i) for i in (await db.scalars(select(Notification.id).where(Notification.broadcast_id == bid))).all()
         }
     assert not mine & {a for args in delivered_jobs for a in args}
-    assert [args[0] for args in ctx["queue"].of(PUMP)] == [str(bid)]  # never pumped: a chain is started
+    assert str(bid) in [args[0] for args in ctx["queue"].of(PUMP)]  # never pumped: a chain is started
 
 
 async def test_cancel_retry_and_status_command(

@@ -6,13 +6,18 @@ wide; screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.app import create_app
+from gateway.clock import ManualClock
 from gateway.crypto import Vault
+from gateway.settings import Settings
 from tests.broadcasts.directory import add_client
 from tests.factories import make_service
 from tests.web.cases import set_service
@@ -21,6 +26,13 @@ from tests.web.test_browser import Watch, sign_in
 from tests.web.test_directory_browser import accessible, fits_a_phone
 
 PEOPLE = 24
+
+
+@pytest.fixture
+async def live_server(aiohttp_server: Any, browser_settings: Settings) -> TestServer:
+    """The real app on a real port, its clock a weekday morning (quiet hours never hold its texts)."""
+    clock = ManualClock(datetime(2030, 3, 4, 15, 30, tzinfo=UTC))
+    return await aiohttp_server(create_app(browser_settings, clock=clock))  # type: ignore[no-any-return]
 
 
 @pytest.fixture
