@@ -180,7 +180,8 @@ async def restart_lost_pumps(ctx: JobContext) -> int:
             await db.scalars(
                 select(Broadcast.id).where(
                     or_(
-                        Broadcast.status == B.SENDING.value,
+                        # started: its recipients are written (a send claimed but still writing is not)
+                        and_(Broadcast.status == B.SENDING.value, Broadcast.started_at.is_not(None)),
                         and_(Broadcast.status == B.SCHEDULED.value, Broadcast.scheduled_for <= now),
                     ),
                     or_(Broadcast.pumped_at.is_(None), Broadcast.pumped_at < wall - STALE),

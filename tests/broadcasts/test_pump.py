@@ -17,7 +17,7 @@ from gateway.broadcasts.audience import Recipient
 from gateway.broadcasts.cli import print_status
 from gateway.broadcasts.content import Content, load_content
 from gateway.broadcasts.lifecycle import NotNow
-from gateway.broadcasts.pump import PUMP, pump_broadcast
+from gateway.broadcasts.pump import PUMP, pump_broadcast, restart_lost_pumps
 from gateway.broadcasts.write import write_recipients
 from gateway.clock import ManualClock
 from gateway.crypto import Vault
@@ -82,7 +82,7 @@ async def make_broadcast(
         "service_id": service_id, "name": "t", "key_type": "live", "audience": "test",
         "audience_spec": {"kind": "upload"},
         "status": status, "recipient_count": 0, "left_out_count": 0, "created_at": now, "updated_at": now,
-        "pump_token": token,
+        "pump_token": token, "started_at": now,
     }  # fmt: skip
     await write_recipients(
         engine, vault, renderer, service, bid, content, recipients, broadcast_values={}, new_broadcast=new
@@ -211,6 +211,13 @@ async def test_sweeper_leaves_unhanded_rows_to_the_pump_and_restarts_lost_pumps(
         }
     assert not mine & {a for args in delivered_jobs for a in args}
     assert str(bid) in [args[0] for args in ctx["queue"].of(PUMP)]  # never pumped: a chain is started
+    writing = await make_broadcast(engine, sessions, vault, service.id, 1)
+    async with sessions() as db:  # a send that has claimed its draft and is still writing: not the sweeper's
+        await db.execute(update(Broadcast).where(Broadcast.id == writing).values(started_at=None))
+        await db.commit()
+    ctx["queue"] = RecordingQueue()
+    await restart_lost_pumps(ctx)  # type: ignore[arg-type]
+    assert str(writing) not in [args[0] for args in ctx["queue"].of(PUMP)]
 
 
 async def test_cancel_retry_and_status_command(
