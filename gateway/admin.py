@@ -116,7 +116,7 @@ async def update_service(
             service.email_reply_domain = value.lower()
         elif name == "contact_text":
             service.contact_text = value.strip() or None
-        elif name in ("sms_per_second", "daily_limit"):
+        elif name in ("sms_per_second", "daily_limit", "broadcast_approval_threshold"):
             if value < 1:
                 raise AdminError(f"{name.replace('_', ' ')} must be at least 1")
             setattr(service, name, value)

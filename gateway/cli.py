@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     update.add_argument("--contact-text", help="the reply to HELP / INFO texts")
     update.add_argument("--sms-per-second", type=int, help="per-sender SMS rate (Twilio's messages per second)")
     update.add_argument("--daily-limit", type=int, help="messages a day before the API answers 429")
+    update.add_argument(
+        "--broadcast-approval-threshold", type=int, help="a broadcast to more people needs a second person's approval"
+    )
     update.add_argument("--timezone", help="IANA time zone for staff pages and scheduled sends, e.g. America/Chicago")
     update.add_argument(
         "--quiet-hours",
@@ -169,6 +172,10 @@ def _parser() -> argparse.ArgumentParser:
     reset = reminders.add_parser("reset", help="drop the service's own plan for a kind: the default applies")
     reset.add_argument("service_id", metavar="SERVICE_ID")
     reset.add_argument("kind", metavar="KIND")
+    broadcast = sub.add_parser("broadcast", help="broadcasts").add_subparsers(dest="action", required=True)
+    status = broadcast.add_parser("status", help="a broadcast's progress: queued / sent / delivered / failed")
+    status.add_argument("id", metavar="ID", help="the broadcast's id")
+    status.add_argument("--watch", action="store_true", help="redraw every second until it stops sending")
     return parser
 
 

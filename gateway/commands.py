@@ -125,6 +125,7 @@ async def service_update(settings: Settings, args: argparse.Namespace) -> int:
             "contact_text",
             "sms_per_second",
             "daily_limit",
+            "broadcast_approval_threshold",
             "timezone",
             "quiet_hours",
             "callback_url",
@@ -552,3 +553,8 @@ async def reminders_reset(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.appointments.cli import reminders_reset
 
     return await reminders_reset(settings, args)
+async def broadcast_status(settings: Settings, args: argparse.Namespace) -> int:
+    """A broadcast's progress as a text bar (`gateway.broadcasts.progress`); with --watch, until it stops."""
+    from gateway.broadcasts.cli import print_status
+
+    return await print_status(settings, args.id, watch=args.watch)

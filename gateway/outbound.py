@@ -83,6 +83,7 @@ def prepare_notification(
     automatic: bool = False,
     send_before: datetime | None = None,
     quiet_override: str | None = None,
+    rendered: Rendered | None = None,
 ) -> Prepared:
     """Check everything and build the row; raises an ApiError on the first problem.
 
@@ -91,12 +92,14 @@ def prepare_notification(
     `automatic`: the gateway sends it on its own (reminders, broadcasts, victim notices, auto-replies),
     so quiet hours hold it; `send_before`: not sent at or after this time; `quiet_override`: the recorded
     reason an urgent victim-safety notice may go at any hour (`gateway.sendtime.quiet_hours`).
+    `rendered`: the message as the caller already rendered it with this template and personalisation
+    (a broadcast renders each message once, to preview and screen it), so it is not rendered again.
     """
     if template is None:
         raise BadRequest("Template not found")
     if template.channel is not channel:
         raise BadRequest(f"{template.channel} template is not suitable for {channel} notification")
-    rendered = render_for(renderer, template, personalisation)
+    rendered = rendered or render_for(renderer, template, personalisation)
     now = utcnow()
     row: dict[str, Any] = {
         "id": new_id(),

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # the event loop of `gateway serve` / `gateway worker`: uvloop (the `speed` extra) when installed, or asyncio's
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # the larger limit for a broadcast's list: a staff upload (/broadcasts) and the bulk API's rows or csv
+    upload_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     api_rate_limit_per_minute: int = Field(default=3000, ge=1)
     sending_timeout_seconds: int = Field(default=3 * 24 * 3600, ge=60)
     sweep_interval_seconds: float = Field(default=30.0, gt=0)
@@ -114,6 +116,9 @@ class Settings(BaseSettings):
     sending_lease_seconds: float | None = Field(default=None, gt=0)
     # per-sender send rate for email (SMS uses each service's sms_per_second)
     email_per_second: float = Field(default=50.0, gt=0)
+    # a broadcast's messages in the job queue at once, at most (gateway.broadcasts.pump): a priority job
+    # waits behind no more than this
+    broadcast_window: int = Field(default=1000, ge=10, le=100_000)
     # staff web sessions: signed out after this long idle, and after the absolute limit regardless
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_max_hours: int = Field(default=12, ge=1, le=7 * 24)

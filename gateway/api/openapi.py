@@ -12,6 +12,7 @@ from aiohttp import web
 
 from gateway import __version__, keys
 from gateway.api.appointments import APPOINTMENT_SCHEMA, OUTCOME_SCHEMA
+from gateway.api.bulk import BULK_SCHEMA
 from gateway.api.directory import CASE_SCHEMA, PERSON_SCHEMA
 from gateway.api.errors import json_response
 from gateway.api.response_schemas import NOTIFICATION, NOTIFICATION_LIST, TEMPLATE, TEMPLATE_LIST
@@ -107,6 +108,7 @@ def build_document(base_url: str) -> dict[str, Any]:
                 "CaseRequest": CASE_SCHEMA,
                 "AppointmentRequest": APPOINTMENT_SCHEMA,
                 "OutcomeRequest": OUTCOME_SCHEMA,
+                "BulkRequest": BULK_SCHEMA,
                 "LetterRequest": {
                     "oneOf": [LetterRequest.model_json_schema(), PrecompiledLetterRequest.model_json_schema()]
                 },
@@ -127,6 +129,25 @@ def build_document(base_url: str) -> dict[str, Any]:
                     "LetterRequest",
                     [_IDEMPOTENCY],
                     errors=_SEND_ERRORS,
+                )
+            },
+            "/v2/notifications/bulk": {
+                "post": _op(
+                    "Send to many recipients at once (GC Notify's bulk API): rows or csv, up to 50,000",
+                    "201",
+                    "BulkRequest",
+                    errors=(400, 401, 403, 413),
+                ),
+                "get": _op(
+                    "List bulk jobs (newest first, 250 a page)",
+                    params=[_query("older_than", "A bulk job id: return those created before it")],
+                ),
+            },
+            "/v2/notifications/bulk/{job_id}": {
+                "get": _op(
+                    "Get a bulk job, with its notifications' count per status (`statistics`)",
+                    params=[_path_param("job_id")],
+                    errors=(400, 401, 403, 404),
                 )
             },
             "/v2/notifications/{notification_id}/pdf": {

@@ -8,7 +8,17 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from gateway import keys
-from gateway.api import appointments, case_record, directory, letters, notifications, openapi, received_texts, templates
+from gateway.api import (
+    appointments,
+    bulk,
+    case_record,
+    directory,
+    letters,
+    notifications,
+    openapi,
+    received_texts,
+    templates,
+)
 from gateway.api.errors import Handler, json_response
 
 PUBLIC_PATHS = frozenset({"/v2/openapi.json"})
@@ -59,6 +69,7 @@ def setup_api(app: web.Application) -> None:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/v2/openapi.json", openapi.document)
     app.router.add_routes(letters.routes)
+    app.router.add_routes(bulk.routes)  # before notifications: /v2/notifications/bulk is not an id
     app.router.add_routes(notifications.routes)
     app.router.add_routes(templates.routes)
     app.router.add_routes(received_texts.routes)

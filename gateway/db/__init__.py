@@ -2,6 +2,7 @@
 
 from gateway.db.appointments import Appointment, ReminderPlan
 from gateway.db.base import Base
+from gateway.db.broadcasts import Broadcast
 from gateway.db.cases import Case, CaseParticipant, ContactPoint, OptOut, Person, RecordEntry
 from gateway.db.conversation_reads import ConversationRead
 from gateway.db.conversations import AutoReply, ConsentEvent, Conversation, OpenQuestion
@@ -16,6 +17,7 @@ __all__ = [
     "AuditEntry",
     "AutoReply",
     "Base",
+    "Broadcast",
     "Case",
     "CaseParticipant",
     "ConsentEvent",

@@ -97,6 +97,8 @@ class Notification(Base):
             "scheduled_for",
             **_where("status = 'created' AND scheduled_for IS NOT NULL"),
         ),
+        # a broadcast's recipients by status, in id order (gateway.broadcasts.pump; migration 0021)
+        Index("ix_notifications_broadcast", "broadcast_id", "status", "id", **_where("broadcast_id IS NOT NULL")),
         Index("ix_notifications_appointment", "appointment_id", **_where("appointment_id IS NOT NULL")),
         Index("ix_notifications_provider_ref", "provider_ref", **_where("provider_ref IS NOT NULL")),
         Index(

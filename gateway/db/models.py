@@ -47,6 +47,8 @@ class Service(Base):
     # the local hours the gateway may text on its own (gateway.sendtime.quiet_hours): HH:MM-HH:MM or a
     # preset name; NULL is the default window (migration 0018)
     quiet_hours: Mapped[str | None] = mapped_column(String(32))
+    # a broadcast to more recipients than this needs a second person's approval (gateway.broadcasts; 0021)
+    broadcast_approval_threshold: Mapped[int] = mapped_column(Integer, default=500, server_default="500")
 
 
 class ApiKey(Base):

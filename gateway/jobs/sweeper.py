@@ -13,6 +13,7 @@ a timer of the in-process queue in embedded mode. Each run:
    GATEWAY_SWEEP_GRACE_SECONDS: the enqueue after commit was lost (Redis down, a process died
    between commit and enqueue, a queue restarted). Enqueued again, at most `BATCH` per run; a job
    id that is still queued is deduplicated, so sweeping a healthy backlog only costs a look-up.
+   A broadcast's rows not yet handed out (no `next_attempt_at`) are its pump's, not the sweeper's.
    Rows held for a paused sender (`gateway.jobs.held`) are not enqueued here; instead:
 4. Senders with held rows: a paused one (open, probing) gets its probe job again (deduplicated by its
    job id), a recovered one (draining, or closed after its breaker's state was lost) its next batch.
@@ -22,6 +23,7 @@ a timer of the in-process queue in embedded mode. Each run:
 7. Letters: each service's print batch once its daily cutoff has passed (`gateway.letters.schedule`).
 8. Staff daily digests of unanswered replies, once GATEWAY_DIGEST_TIME has passed on each service's
    clock (`gateway.alerts.digest`).
+9. Broadcasts whose pump stopped ticking (a worker died): a new pump chain (`gateway.broadcasts.pump`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import structlog
 from sqlalchemy import and_, or_, select
 
 from gateway.alerts.digest import send_due_digests
+from gateway.broadcasts.pump import restart_lost_pumps
 from gateway.db import Notification
 from gateway.db.base import utcnow
 from gateway.domain import NotificationStatus
@@ -102,6 +105,7 @@ async def sweep(ctx: JobContext) -> str:
                             Notification.next_attempt_at.is_(None),
                             Notification.created_at <= due_cutoff,
                             Notification.held_for.is_(None),
+                            Notification.broadcast_id.is_(None),  # its broadcast's pump hands it out, paced
                         ),
                     ),
                 )
@@ -129,13 +133,14 @@ async def sweep(ctx: JobContext) -> str:
             await schedule_probe(ctx["queue"], key, found.probe_at_ms)
         else:
             await resume_sender(ctx, key)
+    pumps = await restart_lost_pumps(ctx)  # broadcasts whose pump stopped ticking (gateway.broadcasts.pump)
     inbound = await sweep_inbound(dict(ctx))  # inbound messages left `received` (gateway.inbound.jobs)
     letters = await batch_due_letters(ctx, now)  # the daily print batch at each service's cutoff
     digests = await send_due_digests(ctx, now)  # staff digests of unanswered replies, at each service's time
     summary = (
         f"requeued={len(requeue)} released={len(released)} abandoned={len(abandoned)} timed_out={len(timed_out)}"
         f" expired={len(expired)} paused_senders={len(paused)} inbound={inbound} digests={len(digests)}"
-        f" letter_batches={len(letters)}"
+        f" letter_batches={len(letters)} broadcast_pumps={pumps}"
     )
     if requeue or abandoned or timed_out or expired:
         log.info(

@@ -12,9 +12,7 @@ from gateway.web.render import render_page
 
 routes = web.RouteTableDef()
 
-NOT_BUILT = {
-    "/broadcasts": "Broadcasts",
-}
+NOT_BUILT: dict[str, str] = {}
 
 
 @routes.get("/")

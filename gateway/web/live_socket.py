@@ -34,7 +34,7 @@ from gateway.web.context import StaffContext
 log = structlog.get_logger()
 routes = web.RouteTableDef()
 
-FORWARDED = frozenset({"inbound_message", "status"})
+FORWARDED = frozenset({"inbound_message", "status", "broadcast"})  # broadcast: progress counts (ids, numbers)
 HEARTBEAT_SECONDS = 30.0
 
 

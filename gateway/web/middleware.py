@@ -154,11 +154,16 @@ def _attach(request: web.Request, store: SessionStore, loaded: Loaded | None) ->
     return new_pre
 
 
+LARGE_UPLOADS = frozenset({"/broadcasts"})  # POSTs read with GATEWAY_UPLOAD_MAX_BYTES, not GATEWAY_MAX_BODY_BYTES
+
+
 @web.middleware
 async def web_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Sessions, default-deny sign-in, CSRF and headers for the staff pages (see the module docstring)."""
     if not is_page_path(request.path):
         return await handler(request)
+    if request.method == "POST" and request.path in LARGE_UPLOADS:  # a broadcast's list (gateway.broadcasts)
+        request = request.clone(client_max_size=request.app[keys.SETTINGS].upload_max_bytes)
     if request.path.startswith(STATIC_PREFIX) and request.method in csrf.SAFE_METHODS:
         return _secure(request, await _as_page(request, handler))  # public files: no session lookup
     store = request.app[keys.WEB_SESSIONS]

@@ -23,6 +23,7 @@ from gateway.web import (
     alert_settings,
     appointment_actions,
     appointment_form,
+    broadcasts_page,
     case_export,
     case_page,
     caseload,
@@ -80,6 +81,7 @@ def setup_web(app: web.Application) -> None:
     app.router.add_routes(my_appointments.routes)  # /appointments before /appointments/{id}/...
     app.router.add_routes(appointment_form.routes)  # add, change, move
     app.router.add_routes(appointment_actions.routes)  # cancel, attended / missed
+    app.router.add_routes(broadcasts_page.routes)  # broadcasts (gateway.broadcasts)
     app.router.add_routes(scheduled_page.routes)  # scheduled messages; read marks and opt-out state
     live_socket.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static")

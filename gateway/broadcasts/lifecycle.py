@@ -1,0 +1,242 @@
+"""A broadcast's statuses and the steps that move it: draft → send (or → awaiting approval → approved →
+send) → scheduled | sending → finished; paused and resumed; cancelled.
+
+**Approval**: a broadcast to more recipients than the service's `broadcast_approval_threshold` (default
+500) is not sent by the person who wrote it: they ask, and a supervisor or an admin who is not them
+approves (which sends it). The web layer audits both. **Sending** resolves the audience again (so the
+list sent is the list as it is now), screens it (`gateway.broadcasts.preview.screen`) and writes the
+recipients (`gateway.broadcasts.write`) with the broadcast's new status in one transaction; a claim
+first (a conditional UPDATE from draft or approved) makes a second click or a second approver a no-op.
+Then the pump job (`gateway.broadcasts.pump`) is enqueued, due at the scheduled time if there is one.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from aiohttp import web
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from gateway import keys
+from gateway.broadcasts.audience import AudienceKind, LeftOut, Resolved, resolve_directory
+from gateway.broadcasts.content import Content, load_content
+from gateway.broadcasts.preview import Screened, screen
+from gateway.broadcasts.upload import check_list
+from gateway.broadcasts.write import write_recipients
+from gateway.clock import Clock
+from gateway.crypto import Vault
+from gateway.db import Broadcast, Service
+from gateway.db.base import utcnow
+from gateway.jobs.queue import JobQueue
+from gateway.settings import Settings
+from gateway.template_store import TemplateStore
+from gateway.templating import Renderer
+
+
+class BroadcastStatus(StrEnum):
+    DRAFT = "draft"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    FINISHED = "finished"
+
+
+B = BroadcastStatus
+SENDABLE = (B.DRAFT.value, B.APPROVED.value)
+CANCELLABLE = (
+    B.DRAFT.value,
+    B.AWAITING_APPROVAL.value,
+    B.APPROVED.value,
+    B.SCHEDULED.value,
+    B.SENDING.value,
+    B.PAUSED.value,
+)
+
+
+class NotNow(Exception):
+    """The step does not apply to the broadcast as it is (already sent, needs approval, ...): the reason."""
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What the steps use, from the web app (or a test)."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    vault: Vault
+    renderer: Renderer
+    templates: TemplateStore
+    queue: JobQueue
+    clock: Clock
+
+    @classmethod
+    def of(cls, app: web.Application) -> Deps:
+        return cls(
+            app[keys.SETTINGS],
+            app[keys.ENGINE],
+            app[keys.SESSIONS],
+            app[keys.VAULT],
+            app[keys.RENDERER],
+            app[keys.TEMPLATES],
+            app[keys.QUEUE],
+            app[keys.CLOCK],
+        )
+
+
+def seal_upload(vault: Vault, header: list[str], rows: list[tuple[int, list[str]]], filename: str) -> str:
+    """An uploaded list, personalisation and all, as one sealed document."""
+    return vault.seal(orjson.dumps({"header": header, "rows": rows, "filename": filename}).decode())
+
+
+def open_upload(vault: Vault, sealed: str) -> tuple[list[str], list[tuple[int, list[str]]], str]:
+    document = orjson.loads(vault.open(sealed))
+    return document["header"], [(int(n), cells) for n, cells in document["rows"]], document["filename"]
+
+
+async def content_of(deps: Deps, service: Service, broadcast: Broadcast) -> Content:
+    message = deps.vault.open(broadcast.message_enc) if broadcast.message_enc else None
+    return await load_content(
+        deps.templates,
+        service.id,
+        template_id=broadcast.template_id,
+        message=message,
+        common=broadcast.audience_spec.get("common") or {},
+        service_name=service.name,
+    )
+
+
+async def resolve(deps: Deps, db: AsyncSession, service: Service, broadcast: Broadcast, content: Content) -> Resolved:
+    """The broadcast's audience now: the directory's people, or the uploaded list's good rows."""
+    spec = broadcast.audience_spec
+    kind = AudienceKind(spec["kind"])
+    if kind is not AudienceKind.UPLOAD:
+        return await resolve_directory(
+            db, deps.vault, service.id, service.timezone, kind, str(spec["value"]), content.channels
+        )
+    if broadcast.upload_enc is None:
+        return Resolved()
+    header, rows, _ = open_upload(deps.vault, broadcast.upload_enc)
+    checked = check_list(
+        header,
+        rows,
+        fields=content.fields(deps.renderer),
+        channels=content.channels,
+        region=deps.settings.default_region,
+    )
+    bad = sorted({e.row for e in checked.errors})
+    return Resolved(checked.recipients, [LeftOut(f"row {n}", "the row has errors") for n in bad])
+
+
+async def screened_audience(
+    deps: Deps, broadcast_id: uuid.UUID, service_id: uuid.UUID
+) -> tuple[Broadcast, Service, Content, Screened, list[LeftOut]]:
+    async with deps.sessions() as db:
+        broadcast = await db.get(Broadcast, broadcast_id)
+        service = await db.get(Service, service_id)
+        if broadcast is None or service is None or broadcast.service_id != service_id:
+            raise NotNow("No such broadcast.")
+        content = await content_of(deps, service, broadcast)
+        resolved = await resolve(deps, db, service, broadcast, content)
+        screened = await screen(db, deps.vault, deps.renderer, service, content, resolved.recipients)
+    return broadcast, service, content, screened, [*resolved.left_out, *screened.left_out]
+
+
+async def send(deps: Deps, broadcast_id: uuid.UUID, service_id: uuid.UUID, *, approved: bool = False) -> int:
+    """Send (or schedule) a draft, or an approved broadcast; how many recipients were written. NotNow
+    when it needs approval first or is no longer a draft."""
+    broadcast, service, content, screened, left_out = await screened_audience(deps, broadcast_id, service_id)
+    if not screened.kept:
+        raise NotNow("Nobody in this audience can be sent this message: see who is left out and why.")
+    if broadcast.status == B.DRAFT and len(screened.kept) > service.broadcast_approval_threshold:
+        raise NotNow(
+            f"This broadcast goes to {len(screened.kept)} people, more than {service.broadcast_approval_threshold}:"
+            " a supervisor or an admin must approve it first."
+        )
+    previous = broadcast.status
+    async with deps.sessions() as db:  # the claim: only one click, or one approver, sends it
+        claimed = await db.execute(
+            update(Broadcast)
+            .where(Broadcast.id == broadcast_id, Broadcast.status.in_(SENDABLE))
+            .values(status=B.SENDING.value, updated_at=utcnow())
+        )
+        await db.commit()
+    if not claimed.rowcount:  # type: ignore[attr-defined]
+        raise NotNow("This broadcast has already been sent or cancelled.")
+    now = deps.clock.now()
+    later = broadcast.scheduled_for is not None and broadcast.scheduled_for > now
+    token = secrets.token_hex(8)
+    values: dict[str, Any] = {
+        "status": (B.SCHEDULED if later else B.SENDING).value,
+        "left_out_count": len(left_out),
+        "started_at": None if later else now,
+        "pump_token": token,
+    }
+    try:
+        written = await write_recipients(
+            deps.engine,
+            deps.vault,
+            deps.renderer,
+            service,
+            broadcast_id,
+            content,
+            list(screened.kept),
+            created_by=broadcast.created_by_staff_id,
+            broadcast_values=values,
+        )
+    except Exception:
+        async with deps.sessions() as db:
+            await db.execute(update(Broadcast).where(Broadcast.id == broadcast_id).values(status=previous))
+            await db.commit()
+        raise
+    from gateway.broadcasts.pump import start_pump  # the pump imports the delivery jobs
+
+    delay = (broadcast.scheduled_for - now).total_seconds() if later and broadcast.scheduled_for else None
+    await start_pump(deps.queue, broadcast_id, token, defer_by=delay)
+    return written
+
+
+async def request_approval(sessions: async_sessionmaker[AsyncSession], broadcast_id: uuid.UUID) -> None:
+    async with sessions() as db:
+        moved = await db.execute(
+            update(Broadcast)
+            .where(Broadcast.id == broadcast_id, Broadcast.status == B.DRAFT.value)
+            .values(status=B.AWAITING_APPROVAL.value, approval_requested_at=utcnow(), updated_at=utcnow())
+        )
+        await db.commit()
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        raise NotNow("Only a draft can be sent for approval.")
+
+
+async def approve(deps: Deps, broadcast_id: uuid.UUID, service_id: uuid.UUID, approver: uuid.UUID) -> int:
+    """A second person approves, which sends it. NotNow for the person who wrote it, or if it is not
+    waiting for approval."""
+    async with deps.sessions() as db:
+        broadcast = await db.get(Broadcast, broadcast_id)
+        if broadcast is None or broadcast.service_id != service_id:
+            raise NotNow("No such broadcast.")
+        if broadcast.created_by_staff_id == approver:
+            raise NotNow("You wrote this broadcast: someone else (a supervisor or an admin) must approve it.")
+        moved = await db.execute(
+            update(Broadcast)
+            .where(Broadcast.id == broadcast_id, Broadcast.status == B.AWAITING_APPROVAL.value)
+            .values(status=B.APPROVED.value, approved_by_staff_id=approver, approved_at=utcnow(), updated_at=utcnow())
+        )
+        await db.commit()
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        raise NotNow("This broadcast is not waiting for approval.")
+    return await send(deps, broadcast_id, service_id, approved=True)
+
+
+def when_text(when: datetime | None) -> str:
+    return when.isoformat() if when else ""
