@@ -553,6 +553,8 @@ async def reminders_reset(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.appointments.cli import reminders_reset
 
     return await reminders_reset(settings, args)
+
+
 async def broadcast_status(settings: Settings, args: argparse.Namespace) -> int:
     """A broadcast's progress as a text bar (`gateway.broadcasts.progress`); with --watch, until it stops."""
     from gateway.broadcasts.cli import print_status

@@ -185,7 +185,8 @@ STAFF_PAGES = (
     "/conversations/{conversation}?template=fcd525e5-9984-4780-8369-e879b7abc356", "/cases", "/cases/{ref}",
     "/caseload", "/people/new", "/people/{person}", "/people/{person}/merge", "/account", "/account/alerts",
     "/templates", "/templates/5a5efae2-030e-4567-be82-818832040c57", "/sandbox", "/sandbox?person={person}",
-    "/admin/staff", "/admin/keys", "/admin/audit", "/admin/import", "/admin/reminders", "/broadcasts", "/broadcasts/new",
+    "/admin/staff", "/admin/keys", "/admin/audit", "/admin/import", "/admin/reminders",
+    "/broadcasts", "/broadcasts/new",
     "/scheduled", "/letters", "/sandbox/mailroom", "/conversations/{conversation}?via=email",
     "/appointments", "/cases/{ref}/appointments/new",
 )  # fmt: skip
