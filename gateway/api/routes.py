@@ -8,7 +8,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from gateway import keys
-from gateway.api import case_record, directory, letters, notifications, openapi, received_texts, templates
+from gateway.api import case_record, directory, letters, notifications, openapi, received_texts, templates, victims
 from gateway.api.errors import Handler, json_response
 
 PUBLIC_PATHS = frozenset({"/v2/openapi.json"})
@@ -64,3 +64,4 @@ def setup_api(app: web.Application) -> None:
     app.router.add_routes(received_texts.routes)
     app.router.add_routes(case_record.routes)
     app.router.add_routes(directory.routes)
+    app.router.add_routes(victims.routes)  # victim registrations and offender events (gateway.victims)
