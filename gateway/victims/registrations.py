@@ -218,7 +218,8 @@ async def upsert_registration(
         raise FieldErrors(errors)
     advocate = await _advocate_id(session, service_id, reg_input.advocate)
     reg = await session.scalar(select(VictimRegistration).where(VictimRegistration.person_id == person.id))
-    changed = [] if person_changed == ["created"] else list(person_changed)
+    # preferred_channels follows `channels` (said once, as channels)
+    changed = [] if person_changed == ["created"] else [c for c in person_changed if c != "preferred_channels"]
     now = utcnow()
     created = reg is None
     if reg is None:
