@@ -70,6 +70,7 @@ class World:
     case_ref: str
     vsu_number: str
     parole_number: str
+    victim_phone: str = ""
 
     async def put_victim(self, external_id: str, body: dict[str, Any], key: str | None = None) -> ClientResponse:
         return await self.client.put(

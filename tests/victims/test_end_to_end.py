@@ -166,7 +166,7 @@ async def test_parole_release_reaches_every_victim_until_acknowledged(make_world
     await world.settle()
     notice_d = await notice_of(world, "V-d")
     assert notice_d.state == "acknowledged" and notice_d.ack_via == "keypress"
-    [call] = world.twilio.voice.calls
+    [call] = [c for c in world.twilio.voice.calls if c.to == "+12025550184"]
     assert call.to == "+12025550184" and call.from_ == world.vsu_number
     assert '<Gather action="' in call.twiml[0] and 'numDigits="1"' in call.twiml[0]
     assert '<Say language="en-US">' in call.twiml[0] and "released from custody" in call.twiml[0]
