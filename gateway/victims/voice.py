@@ -134,7 +134,7 @@ async def place_call(ctx: JobContext, call_id: str) -> str:
             return "stopped: the notice moved on"
         if call.state in ("calling", "acknowledged", "exhausted", "stopped") or call.attempts >= call.max_attempts:
             return f"not called: {call.state}"
-        if not notice.urgent and (opening := await _quiet_opening(session, call, notice, now)) is not None:
+        if not notice.urgent and (opening := await _quiet_opening(session, vault, call, notice, now)) is not None:
             call.state, call.next_attempt_at = "retry", opening
             await session.commit()
             return "held for quiet hours"
@@ -180,13 +180,15 @@ async def place_call(ctx: JobContext, call_id: str) -> str:
 
 
 async def _quiet_opening(
-    session: AsyncSession, call: VictimCall, notice: VictimNotice, now: datetime
+    session: AsyncSession, vault: Vault, call: VictimCall, notice: VictimNotice, now: datetime
 ) -> datetime | None:
+    """When quiet hours (on the victim's clock, as for texts) open again, if they hold the call now."""
     service = await session.get(Service, call.service_id)
     person = await session.get(Person, notice.person_id)
     if service is None:
         return None
-    zone = recipient_zone(person.timezone if person else None, None, service.timezone)
+    number = vault.open(call.to_enc)
+    zone = recipient_zone(person.timezone if person else None, number, service.timezone)
     opening = next_opening(now, zone, parse_window(service.quiet_hours))
     return opening if opening > now else None
 

@@ -127,7 +127,9 @@ async def fake_twilio(aiohttp_server: Any) -> tuple[FakeTwilio, str]:
     return app[FAKE_TWILIO], str(server.make_url("")).rstrip("/")
 
 
-async def make_units(sessions: async_sessionmaker[AsyncSession], vault: Vault) -> tuple[ServiceUnderTest, ServiceUnderTest, str, str]:
+async def make_units(
+    sessions: async_sessionmaker[AsyncSession], vault: Vault
+) -> tuple[ServiceUnderTest, ServiceUnderTest, str, str]:
     parole, vsu = await make_service(sessions, vault), await make_service(sessions, vault)
     parole_number, vsu_number = number(), number()
     async with sessions() as db:

@@ -46,7 +46,9 @@ async def test_a_text_reply_acknowledges_and_stays_in_the_unit(world: World) -> 
     assert acknowledged.state == "acknowledged" and acknowledged.ack_via == "sms-reply"
     async with world.sessions() as db:
         inbound = (
-            await db.scalars(select(InboundMessage).where(InboundMessage.service_id.in_([world.vsu.id, world.parole.id])))
+            await db.scalars(
+                select(InboundMessage).where(InboundMessage.service_id.in_([world.vsu.id, world.parole.id]))
+            )
         ).all()
         assert inbound and all(m.service_id == world.vsu.id for m in inbound)
         assert not (await db.scalars(select(Conversation).where(Conversation.service_id == world.parole.id))).all()
@@ -73,7 +75,8 @@ async def test_urgent_escape_goes_at_night_with_the_override_and_escalates_after
     async with world.sessions() as db:
         sent = (
             await db.scalars(
-                select(Notification).join(VictimNoticeStep, VictimNoticeStep.notification_id == Notification.id)
+                select(Notification)
+                .join(VictimNoticeStep, VictimNoticeStep.notification_id == Notification.id)
                 .where(VictimNoticeStep.notice_id.in_([escaped.id, released.id]))
             )
         ).all()
@@ -104,14 +107,18 @@ async def test_no_way_to_reach_them_is_unreached_and_alerts_staff(world: World) 
     assert found.state == "unreached" and found.due_at is None
     async with world.sessions() as db:
         emails = (
-            await db.scalars(select(Notification).where(Notification.service_id == world.vsu.id, Notification.channel == "email"))
+            await db.scalars(
+                select(Notification).where(Notification.service_id == world.vsu.id, Notification.channel == "email")
+            )
         ).all()
     assert [world.vault.open(n.recipient_enc) for n in emails] == ["lead@vsu.example"]
     assert "Ned" not in world.vault.open(emails[0].body_enc) and "+1202" not in world.vault.open(emails[0].body_enc)
 
 
 async def test_unregistering_stops_escalation(world: World) -> None:
-    body = world.victim("Oli", phone_numbers=["+12025550194"], email_addresses=["oli@example.org"], channels=["sms", "email"])
+    body = world.victim(
+        "Oli", phone_numbers=["+12025550194"], email_addresses=["oli@example.org"], channels=["sms", "email"]
+    )
     assert (await world.put_victim("V-o", body)).status == 201
     assert (await world.event(RELEASED)).status == 201
     await world.settle()

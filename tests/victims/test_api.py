@@ -70,7 +70,8 @@ async def test_bad_registrations_store_nothing(world: World) -> None:
         ({"first_name": "A", "last_name": "B", "channels": ["letter"], "cases": cases, "address_confidential": True},
          "substitute_address is required"),
         ({"first_name": "A", "last_name": "B", "channels": ["email"], "email_addresses": ["x@y.example"],
-          "cases": [{"service_id": str(uuid.uuid4()), "reference": "R", "offender_name": "C"}]}, "not a service this unit follows"),
+          "cases": [{"service_id": str(uuid.uuid4()), "reference": "R", "offender_name": "C"}]},
+         "not a service this unit follows"),
         ({"first_name": "A", "last_name": "B", "channels": ["email"], "email_addresses": ["x@y.example"],
           "cases": []}, "cases must be a list"),
         ({"first_name": "A", "last_name": "B", "channels": ["email"], "email_addresses": ["x@y.example"],
@@ -84,9 +85,7 @@ async def test_bad_registrations_store_nothing(world: World) -> None:
         assert response.status == 400, (body, await response.text())
         messages = " ".join(e["message"] for e in (await response.json())["errors"])
         assert expected in messages, (expected, messages)
-    raw = await world.client.put(
-        "/v2/victims/V-bad", data=b"{nope", headers=bearer(world.vsu.live_key, world.vsu.id)
-    )
+    raw = await world.client.put("/v2/victims/V-bad", data=b"{nope", headers=bearer(world.vsu.live_key, world.vsu.id))
     assert raw.status == 400
     assert await count(world, VictimRegistration, VictimRegistration.service_id == world.vsu.id) == 0
 
@@ -106,7 +105,9 @@ async def test_event_answer_is_the_same_for_no_victims_and_many(world: World) ->
         await upsert_case(db, world.parole.id, other_ref, {"status": "open"}, "test")
         await db.commit()
     for i in range(3):
-        assert (await world.put_victim(f"V-many-{i}", world.victim(f"N{i}", phone_numbers=[f"+1202555017{i}"]))).status == 201
+        assert (
+            await world.put_victim(f"V-many-{i}", world.victim(f"N{i}", phone_numbers=[f"+1202555017{i}"]))
+        ).status == 201
     answers = []
     for ref in (world.case_ref, other_ref):
         response = await world.event({"event_id": f"ev-{ref}", "kind": "escaped", "details": {}}, reference=ref)
@@ -133,7 +134,8 @@ async def test_events_are_idempotent_and_checked(world: World) -> None:
         ({"event_id": "e", "kind": "address_changed", "details": {"town": "X", "street": "1 Main St"}},
          "details.street is not a field"),
         ({"event_id": "e", "kind": "classification", "details": {"level": 4, "status": "final"}}, "details.level"),
-        ({"event_id": "e", "kind": "hearing_result", "details": {"hearing_type": "bail", "result": "x"}}, "hearing_type"),
+        ({"event_id": "e", "kind": "hearing_result", "details": {"hearing_type": "bail", "result": "x"}},
+         "hearing_type"),
         ({"event_id": "", "kind": "escaped"}, "event_id must be"),
         ({"event_id": "e", "kind": "escaped", "victims": 3}, "victims was unexpected"),
         ({"event_id": "e", "kind": "escaped", "details": "now"}, "details must be an object"),

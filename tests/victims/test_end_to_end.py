@@ -119,7 +119,7 @@ async def test_parole_release_reaches_every_victim_until_acknowledged(make_world
     # (c) in the next print batch: the substitute address in the window, the real one nowhere
     [report] = await batches.run_batch(world.client.app[keys.JOB_CONTEXT], world.vsu.id, now=utcnow())
     assert report.letters == 1
-    pages = words(Path(report.pdf_path).read_bytes(), tmp_path)
+    pages = words(await asyncio.to_thread(Path(report.pdf_path).read_bytes), tmp_path)
     window = [w for (x0, y0, x1, y1, w) in pages[0] if RECIPIENT_WINDOW.contains(x0, y0, x1, y1)]
     assert " ".join(window) == " ".join(SUBSTITUTE)
     printed = " ".join(w for page in pages for (_, _, _, _, w) in page)
@@ -178,7 +178,9 @@ async def test_parole_release_reaches_every_victim_until_acknowledged(make_world
     async with world.sessions() as db:
         for external_id in ("V-a", "V-b", "V-c", "V-d"):
             victim_ids.append(
-                await db.scalar(select(Person.id).where(Person.service_id == world.vsu.id, Person.external_id == external_id))
+                await db.scalar(
+                    select(Person.id).where(Person.service_id == world.vsu.id, Person.external_id == external_id)
+                )
             )
         assert await db.scalar(select(func.count()).where(RecordEntry.case_id == parole_case)) == parole_entries
     for external_id in ("V-a", "V-b", "V-c", "V-d"):
@@ -208,7 +210,13 @@ async def test_parole_release_reaches_every_victim_until_acknowledged(make_world
             select(func.count()).where(AuditEntry.service_id == world.vsu.id, AuditEntry.action.like("view.%"))
         )
     person_c = victim_ids[2]
-    for url in ("/victims", "/victims/outstanding", "/victims/new", f"/victims/{person_c}", f"/victims/{person_c}/edit"):
+    for url in (
+        "/victims",
+        "/victims/outstanding",
+        "/victims/new",
+        f"/victims/{person_c}",
+        f"/victims/{person_c}/edit",
+    ):
         page = await world.client.get(url)
         assert page.status == 200, url
     outstanding = await (await world.client.get("/victims/outstanding")).text()

@@ -68,10 +68,13 @@ async def test_no_answer_is_called_again_within_the_window(world: World) -> None
     assert row.state == "retry" and row.attempts == 1 and row.next_attempt_at is not None
     world.twilio.voice.answer, world.twilio.voice.done = "human", asyncio.Event()
     assert row.next_attempt_at - START == timedelta(hours=8)  # 3 attempts across the 24 h window
-    world.clock.set(row.next_attempt_at)  # 23:00: quiet hours, so the call waits for the morning
+    world.clock.set(row.next_attempt_at - timedelta(minutes=1))
+    await world.sweep()
+    assert len(mine(world)) == 1  # not due yet
+    world.clock.set(START + timedelta(hours=18))  # 09:00 UTC, 04:00 in Washington: quiet hours hold the call
     await world.sweep()
     assert len(mine(world)) == 1
-    world.clock.set(START + timedelta(hours=18))  # 09:00 the next day
+    world.clock.set(START + timedelta(hours=23))  # 09:00 in Washington
     await world.sweep()
     await asyncio.wait_for(world.twilio.voice.done.wait(), 10)
     await world.settle()
