@@ -14,6 +14,7 @@ from gateway.db.engine import make_engine, session_factory
 from gateway.db.migrate import upgrade_async
 from gateway.db.models import Service, Template, TemplateVersion
 from gateway.domain import Channel
+from gateway.victims.kinds import KINDS
 from gateway.templating import (
     TemplateFile,
     TemplateFileError,
@@ -222,24 +223,34 @@ def test_scan_reports_every_bad_file_and_keeps_the_good_ones(root: Path) -> None
 # --- the shipped templates -----------------------------------------------------------------------
 
 
+# victim notification (gateway.victims): a notice template per event kind and channel, and the staff alert
+VICTIM_NOTICES = {(c, f"victim_notice_{k}") for c in Channel for k in (*KINDS, "vis_reminder", "unregistered")} | {
+    (Channel.EMAIL, "staff_victim_notice_alert")
+}
+
+
 def test_shipped_templates_cover_both_languages() -> None:
     catalog = load_catalog(REPO_TEMPLATES)
     slugs = {(t.channel, t.slug) for t in catalog}
-    assert slugs == {
-        (Channel.SMS, "appointment_reminder"),
-        (Channel.SMS, "office_closure"),
-        (Channel.SMS, "free_text"),
-        (Channel.SMS, "call_your_officer"),
-        (Channel.EMAIL, "appointment_reminder"),
-        (Channel.EMAIL, "victim_offender_released"),
-        (Channel.EMAIL, "victim_hearing_scheduled"),
-        (Channel.EMAIL, "free_text"),
-        (Channel.EMAIL, "staff_new_message_alert"),
-        (Channel.EMAIL, "staff_returned_letter_alert"),
-        (Channel.EMAIL, "staff_daily_digest"),
-        (Channel.LETTER, "victim_offender_released"),
-        (Channel.LETTER, "precompiled"),
-    }
+    assert (
+        slugs
+        == {
+            (Channel.SMS, "appointment_reminder"),
+            (Channel.SMS, "office_closure"),
+            (Channel.SMS, "free_text"),
+            (Channel.SMS, "call_your_officer"),
+            (Channel.EMAIL, "appointment_reminder"),
+            (Channel.EMAIL, "victim_offender_released"),
+            (Channel.EMAIL, "victim_hearing_scheduled"),
+            (Channel.EMAIL, "free_text"),
+            (Channel.EMAIL, "staff_new_message_alert"),
+            (Channel.EMAIL, "staff_returned_letter_alert"),
+            (Channel.EMAIL, "staff_daily_digest"),
+            (Channel.LETTER, "victim_offender_released"),
+            (Channel.LETTER, "precompiled"),
+        }
+        | VICTIM_NOTICES
+    )
     for channel, slug in slugs:
         assert {t.language for t in catalog if (t.channel, t.slug) == (channel, slug)} == {"en", "es"}
     assert all(t.id.version == 4 for t in catalog)
