@@ -14,7 +14,6 @@ from gateway.db.engine import make_engine, session_factory
 from gateway.db.migrate import upgrade_async
 from gateway.db.models import Service, Template, TemplateVersion
 from gateway.domain import Channel
-from gateway.victims.kinds import KINDS
 from gateway.templating import (
     TemplateFile,
     TemplateFileError,
@@ -23,6 +22,7 @@ from gateway.templating import (
     scan_catalog,
     sync_templates,
 )
+from gateway.victims.kinds import KINDS
 
 REPO_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
