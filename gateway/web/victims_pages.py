@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway import keys
 from gateway.api.victims import registration_view
 from gateway.db import Person, VictimRegistration
+from gateway.csv_safe import write_csv
 from gateway.db.write_lock import write_lock
 from gateway.directory.fields import LANGUAGES, FieldErrors
 from gateway.victims.acknowledge import acknowledge
@@ -121,6 +122,30 @@ async def _form_page(
         event_options=[ALL, *GROUPS],
         services=services,
         words=WORDS,
+    )
+
+
+@routes.get("/victims/export.csv")
+async def export(request: web.Request) -> web.StreamResponse:
+    """The unit's registrations as CSV (names, ids, cases, channels, state; no contact values): victim
+    roles only, and the export itself is audited as a view."""
+    staff = signed_in(request)
+    async with request.app[keys.SESSIONS]() as db:
+        open_victim_data(db, request, staff, "victim_export", str(staff.service_id))
+        rows = await registrations(db, staff.service_id)
+        await db.commit()
+    body = write_csv(
+        ("name", "agency id", "status", "address confidential", "channels", "cases followed", "waiting"),
+        (
+            (r.name, r.external_id or "", r.status, "yes" if r.confidential else "no", " ".join(r.channels),
+             "; ".join(r.cases), r.outstanding)
+            for r in rows
+        ),
+    )  # fmt: skip
+    return web.Response(
+        text=body,
+        content_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="victims.csv"', "Cache-Control": "no-store"},
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from gateway import keys
-from gateway.db import Person, VictimRegistration, VictimStatement
+from gateway.db import AuditEntry, Person, VictimRegistration, VictimStatement
 from gateway.web.passwords import Passwords
 from tests.victims.conftest import World, WorldFactory
 from tests.web.staff import StaffUnderTest, csrf_from, make_staff, sign_in
@@ -92,7 +92,7 @@ async def test_intake_edit_unregister_and_roles(make_world: WorldFactory) -> Non
     world = await make_world(**CHEAP)
     officer = await staff(world, ("officer",))  # of the VSU, but not in a victim role
     await sign_in(world.client, officer)
-    for url in ("/victims", "/victims/new", "/victims/outstanding"):
+    for url in ("/victims", "/victims/new", "/victims/outstanding", "/victims/export.csv"):
         assert (await world.client.get(url)).status == 404
     token = await csrf_from(world.client, "/inbox")
     assert (await world.client.post("/victims/new", data={**form(world), "csrf_token": token})).status == 404
@@ -120,6 +120,14 @@ async def test_intake_edit_unregister_and_roles(make_world: WorldFactory) -> Non
     assert await registrations(world) == 1
     listing = await (await world.client.get("/victims")).text()
     assert "Ivy Intake" in listing
+    exported = await world.client.get("/victims/export.csv")
+    assert exported.status == 200 and "Ivy Intake" in await exported.text()
+    assert "+1202" not in await exported.text()  # no contact values in the export
+    async with world.sessions() as db:
+        audited = await db.scalar(
+            select(func.count()).where(AuditEntry.action == "view.victim_export", AuditEntry.service_id == world.vsu.id)
+        )
+    assert audited == 1
     edit = await world.client.post(
         person_url + "/edit",
         data={**form(world, channel_2="voice", language="es"), "csrf_token": token},
