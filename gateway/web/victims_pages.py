@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import keys
 from gateway.api.victims import registration_view
-from gateway.db import Person, VictimRegistration
 from gateway.csv_safe import write_csv
+from gateway.db import Person, VictimRegistration
 from gateway.db.write_lock import write_lock
 from gateway.directory.fields import LANGUAGES, FieldErrors
 from gateway.victims.acknowledge import acknowledge
