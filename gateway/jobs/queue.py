@@ -110,6 +110,17 @@ class ArqQueue:
             await self.redis.aclose()
 
 
+def is_priority(ctx: Mapping[str, Any]) -> bool:
+    """Whether the running job was enqueued on the priority lane: `LocalQueue` says so in `ctx`; under arq
+    its score (when it was due) lies `PRIORITY_LEAD_SECONDS` before the time it was enqueued."""
+    if "priority" in ctx:
+        return bool(ctx["priority"])
+    score, enqueued = ctx.get("score"), ctx.get("enqueue_time")
+    if not isinstance(score, int | float) or enqueued is None:
+        return False
+    return bool(score < enqueued.timestamp() * 1000 - PRIORITY_LEAD_SECONDS * 500)
+
+
 class PrioritySlots:
     """At most `size` jobs at once; a freed slot goes to the longest-waiting priority job first."""
 
@@ -119,13 +130,13 @@ class PrioritySlots:
 
     @contextlib.asynccontextmanager
     async def slot(self, priority: bool = False) -> AsyncIterator[None]:
-        await self._acquire(priority)
+        await self.acquire(priority)
         try:
             yield
         finally:
-            self._release()
+            self.release()
 
-    async def _acquire(self, priority: bool) -> None:
+    async def acquire(self, priority: bool = False) -> None:
         if self._free > 0 and not any(self._waiting):
             self._free -= 1
             return
@@ -136,12 +147,12 @@ class PrioritySlots:
             await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
-                self._release()  # handed a slot as it was cancelled: pass it on
+                self.release()  # handed a slot as it was cancelled: pass it on
             elif waiter in line:
                 line.remove(waiter)
             raise
 
-    def _release(self) -> None:
+    def release(self) -> None:
         for line in self._waiting:
             while line:
                 waiter = line.popleft()
@@ -202,7 +213,7 @@ class LocalQueue:
             if job_try > spec.max_tries:
                 log.error("job.max_tries", job=spec.name, job_id=job_id, max_tries=spec.max_tries)
                 return
-            ctx = {**self._ctx, "job_id": job_id, "job_try": job_try, "enqueue_time": enqueued}
+            ctx = {**self._ctx, "job_id": job_id, "job_try": job_try, "enqueue_time": enqueued, "priority": priority}
             async with self._slots.slot(priority):
                 try:
                     await asyncio.wait_for(spec.function(ctx, *args), spec.timeout or self._job_timeout)

@@ -14,6 +14,7 @@ result names the event only, and its log line carries no count (the worker's job
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,7 @@ from gateway.db import (
     VictimServiceLink,
 )
 from gateway.db.write_lock import write_lock
-from gateway.jobs.delivery import DELIVER_BATCH
+from gateway.jobs.delivery import DELIVER_BATCH, deliver_batch
 from gateway.victims.kinds import KINDS, template_values, wants
 from gateway.victims.sending import Outgoing, Sender, plan_for
 from gateway.victims.statements import invite
@@ -123,17 +124,26 @@ async def fan_out(ctx: JobContext, event_id: str) -> str:
                 await invite(session, event, notices, now)
         event.fanned_out_at = now
         await session.commit()
-    await dispatch(ctx, out)
+    await dispatch(ctx, out, inline=True)
     log.info("victims.fan_out", event_id=event_id)
     return f"event {event_id}: fanned out"
 
 
-async def dispatch(ctx: JobContext, out: Outgoing) -> None:
-    """After the commit: delivery and calls on the priority lane; staff alerts."""
+async def dispatch(ctx: JobContext, out: Outgoing, *, inline: bool = False) -> None:
+    """After the commit: delivery and calls on the priority lane; staff alerts.
+
+    `inline` (the fan-out job, where the process has senders): the notifications are delivered by this
+    job itself, batch by batch concurrently, through the one delivery path (`deliver_batch`), instead of
+    as new jobs: under a bulk load every job slot of a worker may be busy for seconds, and a fan-out
+    that already holds one should not wait for another. Elsewhere they are enqueued on the priority lane.
+    """
     queue, size = ctx["queue"], ctx["settings"].delivery_batch_size
     ids = [str(i) for i in out.notifications]
-    for at in range(0, len(ids), size):
-        batch = ids[at : at + size]
+    batches = [ids[at : at + size] for at in range(0, len(ids), size)]
+    if inline and ctx.get("senders"):
+        await asyncio.gather(*(deliver_batch(ctx, *batch) for batch in batches))
+        batches = []
+    for batch in batches:
         await queue.enqueue(DELIVER_BATCH, *batch, job_id=f"deliver-batch:{batch[0]}", priority=True)
     for call_id, defer in out.calls:
         await queue.enqueue(CALL, str(call_id), job_id=call_job_id(call_id, 1), defer_by=defer or None, priority=True)

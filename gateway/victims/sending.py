@@ -20,6 +20,7 @@ import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +36,7 @@ from gateway.settings import Settings
 from gateway.template_store import TemplateRow, _row
 from gateway.templating import Renderer
 from gateway.victims.acknowledge import ACK_CHOICES, QUESTION_KIND, ack_url
-from gateway.victims.registrations import contact_values, letter_address
+from gateway.victims.registrations import contacts_of, letter_address
 
 CERTIFIED = "letter:certified"
 TEMPLATE_CHANNEL = {"sms": Channel.SMS, "email": Channel.EMAIL, "letter": Channel.LETTER, CERTIFIED: Channel.LETTER}
@@ -119,8 +120,10 @@ class Sender:
     def __post_init__(self) -> None:
         self._templates = TemplateFinder(self.session)
         self._services: dict[uuid.UUID, Service] = {}
+        self._rows: list[dict[str, Any]] = []  # notifications, written in one insert at the end
 
     async def send_steps(self, notices: list[VictimNotice]) -> Outgoing:
+        """Each notice's current step (or the next that can be taken), for many notices in a few statements."""
         out = Outgoing()
         regs = {
             r.id: r
@@ -130,8 +133,14 @@ class Sender:
                 )
             ).all()
         }
-        for notice in notices:
-            out.merge(await self._send(notice, regs[notice.registration_id]))
+        contacts = await contacts_of(self.session, self.vault, {n.person_id for n in notices})
+        # Questions and steps name notifications written only at the end: nothing may be flushed before.
+        with self.session.no_autoflush:
+            for notice in notices:
+                out.merge(await self._send(notice, regs[notice.registration_id], contacts.get(notice.person_id, {})))
+        if self._rows:
+            await insert_notifications(await self.session.connection(), self._rows)
+        await self.session.flush()
         return out
 
     async def _service(self, service_id: uuid.UUID) -> Service:
@@ -141,9 +150,8 @@ class Sender:
             self._services[service_id] = found
         return self._services[service_id]
 
-    async def _send(self, notice: VictimNotice, reg: VictimRegistration) -> Outgoing:
+    async def _send(self, notice: VictimNotice, reg: VictimRegistration, contacts: dict[str, list[str]]) -> Outgoing:
         out = Outgoing()
-        contacts = await contact_values(self.session, self.vault, notice.person_id)
         while notice.step < len(notice.plan):
             channel = notice.plan[notice.step]
             step = VictimNoticeStep(notice_id=notice.id, step=notice.step, channel=channel, created_at=self.now)
@@ -184,6 +192,7 @@ class Sender:
             if not phones:
                 return "no phone number"
             call = VictimCall(
+                id=uuid.uuid4(),
                 service_id=notice.service_id,
                 notice_id=notice.id,
                 to_enc=self.vault.seal(phones[0]),
@@ -196,7 +205,6 @@ class Sender:
                 updated_at=self.now,
             )
             self.session.add(call)
-            await self.session.flush()
             step.call_id = call.id
             out.calls.append((call.id, 0.0))
             return None
@@ -236,7 +244,7 @@ class Sender:
             )
         except ApiError as exc:
             return f"not sent: {exc.message}"[:64]
-        await insert_notifications(await self.session.connection(), [prepared.row])
+        self._rows.append(prepared.row)
         step.notification_id = prepared.row["id"]
         if template_channel is Channel.SMS and notice.state == "open":
             question = await expect_reply(
@@ -247,6 +255,7 @@ class Sender:
                 choices=ACK_CHOICES,
                 case_id=notice.case_id,
                 notification_id=prepared.row["id"],
+                flush=False,
             )
             step.question_id = question.id
         out.notifications.append(prepared.row["id"])
