@@ -10,6 +10,8 @@ event's 201 to the last victim text handed to the provider (arrival at the fake;
 median, and how much of the bulk load was still unsent at that moment (so the victims went ahead).
 
     .venv/bin/python bench/victims.py [--victims 1000] [--bulk 50000] [--provider-ms 20] [--workers 1]
+
+`BENCH_WORKER_LOG=FILE` keeps the workers' job log (arq's start and end of each job) for a look inside.
 """
 
 from __future__ import annotations
@@ -114,7 +116,9 @@ async def measure(
 ) -> float:
     wanted = {victim_number(i) for i in range(victims)}
     async with aiohttp.ClientSession() as http:
-        while (await fake_count(fake_url, http))[0] < head_start:
+        sent = 0
+        while sent < head_start:  # the bulk load is under way before the event
+            sent = (await fake_count(fake_url, http))[0]
             await asyncio.sleep(0.05)
         token = jwt.encode({"iss": parole, "iat": int(time.time())}, key[-36:], "HS256")
         body = {"event_id": "bench-1", "kind": "released", "details": {"date": "2026-12-08", "town": "Worcester"}}
@@ -166,8 +170,8 @@ async def stages(db_url: str, vsu: str, t0: float) -> None:
     finally:
         await engine.dispose()
     at = [None if t is None else t.timestamp() - t0 for t in (fanned, *claimed)]
-    print("after the 201: fan-out committed {:.2f} s; victims' texts claimed {:.2f}-{:.2f} s; last sent {:.2f} s".format(
-        *(x if x is not None else float("nan") for x in at)))  # fmt: skip
+    shown = [f"{x:.2f}" if x is not None else "?" for x in at]
+    print(f"after the 201: fan-out started {shown[0]} s; victims' texts claimed {shown[1]}-{shown[2]} s")
 
 
 def main() -> None:
@@ -188,11 +192,16 @@ def main() -> None:
         wait_http(f"{fake_url}/_fake/messages")
         with database("postgres") as db_url:
             env = gateway_env(
-                db_url, port, GATEWAY_TWILIO_ACCOUNT_SID=DEFAULT_ACCOUNT_SID, GATEWAY_TWILIO_AUTH_TOKEN=DEFAULT_AUTH_TOKEN,
-                GATEWAY_TWILIO_API_BASE=fake_url, GATEWAY_REDIS_URL=REDIS,
-                GATEWAY_REDIS_PREFIX=f"bench-{uuid.uuid4().hex[:8]}", GATEWAY_WORKER_MAX_JOBS="50",
+                db_url,
+                port,
+                GATEWAY_TWILIO_ACCOUNT_SID=DEFAULT_ACCOUNT_SID,
+                GATEWAY_TWILIO_AUTH_TOKEN=DEFAULT_AUTH_TOKEN,
+                GATEWAY_TWILIO_API_BASE=fake_url,
+                GATEWAY_REDIS_URL=REDIS,
+                GATEWAY_REDIS_PREFIX=f"bench-{uuid.uuid4().hex[:8]}",
+                GATEWAY_WORKER_MAX_JOBS="50",
                 GATEWAY_DELIVERY_CONCURRENCY="200",
-            )  # fmt: skip
+            )
             gateway(env, "migrate")
             parole = gateway(env, "service", "create", "Bench parole")
             vsu = gateway(env, "service", "create", "Bench VSU", "--kind", "victim_services")
@@ -204,19 +213,25 @@ def main() -> None:
             key = gateway(env, "key", "create", parole, "--name", "bench", "--type", "live")
             started = time.monotonic()
             ids = asyncio.run(setup(db_url, parole, vsu, bulk_service, args.victims, args.bulk))
-            print(
-                f"setup: {args.victims} registrations, {len(ids):,} bulk texts written in {time.monotonic() - started:.1f} s"
-            )
-            settings = Settings(_env_file=None, database_url=db_url, secret_key=SECRET, redis_url=REDIS,  # type: ignore[call-arg]
-                                redis_prefix=env["GATEWAY_REDIS_PREFIX"])  # fmt: skip
+            took = time.monotonic() - started
+            print(f"setup: {args.victims} registrations, {len(ids):,} bulk texts written in {took:.1f} s")
+            settings = Settings(  # type: ignore[call-arg]
+                _env_file=None, database_url=db_url, secret_key=SECRET, redis_url=REDIS,
+                redis_prefix=env["GATEWAY_REDIS_PREFIX"],
+            )  # fmt: skip
+            worker_env = {**env, "GATEWAY_LOG_LEVEL": "info"} if os.environ.get("BENCH_WORKER_LOG") else env
             for _ in range(args.workers):
-                log = (
-                    open(os.environ["BENCH_WORKER_LOG"], "ab")
-                    if os.environ.get("BENCH_WORKER_LOG")
-                    else subprocess.DEVNULL
-                )
-                procs.append(subprocess.Popen([sys.executable, "-m", "gateway", "worker"], cwd=ROOT, stdout=log, stderr=log,
-                                              env={**env, "GATEWAY_LOG_LEVEL": "info"} if log is not subprocess.DEVNULL else env))  # fmt: skip
+                log = Path(os.environ.get("BENCH_WORKER_LOG", os.devnull))
+                with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+                    procs.append(
+                        subprocess.Popen(
+                            [sys.executable, "-m", "gateway", "worker"],
+                            cwd=ROOT,
+                            stdout=out,
+                            stderr=out,
+                            env=worker_env,
+                        )
+                    )
             with serve([sys.executable, "-m", "gateway", "serve"], env, port) as server:
                 asyncio.run(queue_bulk(settings, ids))
                 head_start = args.head_start or max(1, args.bulk // 50)
