@@ -12,7 +12,7 @@ background (`FakeVoice.answer` says who picks up):
 * `no-answer` / `busy`: no TwiML; only the status callback with that `CallStatus`.
 
 Every TwiML document the gateway answered is kept on the `FakeCall` (`twiml`), so tests read what
-the victim heard. `FakeVoice.done` is set each time a call has finished its script.
+the victim heard. `FakeVoice.done` is set each time a call has finished its script, and the call marked `finished`.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class FakeCall:
     status_callback: str | None
     twiml: list[str] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)  # HTTP statuses the gateway answered, in order
+    finished: bool = False  # the whole script ran (the status callback, if any, was answered)
 
 
 @dataclass
@@ -103,6 +104,7 @@ async def run_call(state: FakeTwilio, call: FakeCall) -> None:
     except aiohttp.ClientError:
         return
     finally:
+        call.finished = True
         voice.done.set()
 
 

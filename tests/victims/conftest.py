@@ -8,6 +8,7 @@ as its timer would, on the world's clock.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import socket
 import time
@@ -94,6 +95,19 @@ class World:
         }
         body.update(fields)
         return body
+
+    async def calls_finished(self, to: str, count: int = 1) -> None:
+        """Wait (10 s at most) until `count` calls to `to` have run their whole script at the fake (the
+        sweeper may be calling other tests' victims meanwhile: the shared database holds their calls too)."""
+        voice = self.twilio.voice
+        async with asyncio.timeout(10):
+            while True:
+                voice.done.clear()
+                done = [c for c in voice.calls if c.to == to]
+                if len(done) >= count and all(c.finished for c in done):
+                    break
+                await voice.done.wait()  # set whenever any call finishes
+        await self.settle()
 
     async def settle(self) -> None:
         queue = self.client.app[keys.QUEUE]

@@ -162,8 +162,7 @@ async def test_parole_release_reaches_every_victim_until_acknowledged(make_world
     world.twilio.voice.done.clear()
     assert (await world.event({**released, "event_id": "rel-d"}, reference="P-voice")).status == 201
     await world.settle()
-    await asyncio.wait_for(world.twilio.voice.done.wait(), 10)
-    await world.settle()
+    await world.calls_finished("+12025550184")
     notice_d = await notice_of(world, "V-d")
     assert notice_d.state == "acknowledged" and notice_d.ack_via == "keypress"
     [call] = [c for c in world.twilio.voice.calls if c.to == "+12025550184"]

@@ -4,7 +4,6 @@ window by the sweeper; a forged or unsigned callback is refused and changes noth
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -30,8 +29,7 @@ async def call_victim(world: World, answer: str, keys: str = "1", **victim: obje
     world.twilio.voice.done.clear()
     assert (await world.event(RELEASED)).status == 201
     await world.settle()
-    await asyncio.wait_for(world.twilio.voice.done.wait(), 10)
-    await world.settle()
+    await world.calls_finished(world.victim_phone)
 
 
 async def calls(world: World) -> list[VictimCall]:
@@ -66,7 +64,7 @@ async def test_no_answer_is_called_again_within_the_window(world: World) -> None
     await call_victim(world, "no-answer")
     [row] = await calls(world)
     assert row.state == "retry" and row.attempts == 1 and row.next_attempt_at is not None
-    world.twilio.voice.answer, world.twilio.voice.done = "human", asyncio.Event()
+    world.twilio.voice.answer = "human"
     assert row.next_attempt_at - START == timedelta(hours=8)  # 3 attempts across the 24 h window
     world.clock.set(row.next_attempt_at - timedelta(minutes=1))
     await world.sweep()
@@ -76,8 +74,7 @@ async def test_no_answer_is_called_again_within_the_window(world: World) -> None
     assert len(mine(world)) == 1
     world.clock.set(START + timedelta(hours=23))  # 09:00 in Washington
     await world.sweep()
-    await asyncio.wait_for(world.twilio.voice.done.wait(), 10)
-    await world.settle()
+    await world.calls_finished(world.victim_phone, 2)
     assert len(mine(world)) == 2
     [notice] = await world.notices()
     assert notice.state == "acknowledged"
