@@ -28,6 +28,7 @@ from gateway.templating import Renderer
 from gateway.web.middleware import web_middleware
 from gateway.web.routes import setup_web
 from gateway.webhooks.twilio_status import setup_twilio_status
+from gateway.webhooks.twilio_voice import setup_twilio_voice
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -100,6 +101,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     setup_web(app)
     setup_inbound(app)
     setup_twilio_status(app)
+    setup_twilio_voice(app)  # victim calls (gateway.victims.voice)
     if settings.base_url.startswith("https://"):
         # Served over https (behind a proxy that ends TLS): browsers must never fall back to http.
         app.on_response_prepare.append(_strict_transport)

@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     update.add_argument("--returned-letter-callback-token", help="bearer token sent with returned letters")
     update.add_argument("--letter-contact-block", help=r"return address and letterhead lines, '\n' between lines")
     update.add_argument("--letter-logo", metavar="PATH", help="letterhead logo: a PNG or JPEG file (at most 512 KB)")
+    update.add_argument("--follows", metavar="SERVICE_ID", help="victim services: follow this offender-facing service")
+    update.add_argument("--unfollows", metavar="SERVICE_ID", help="victim services: stop following this service")
 
     key = sub.add_parser("key", help="manage API keys").add_subparsers(dest="action", required=True)
     key_create = key.add_parser("create", help="create an API key and print it (shown once)")
@@ -120,6 +122,15 @@ def _parser() -> argparse.ArgumentParser:
                 "--full", action="store_true", help="daily full refresh: cancel upcoming appointments missing from FILE"
             )
             one.add_argument("--force", action="store_true", help="with --full: cancel even more than 20%% of them")
+
+    events = sub.add_parser("events", help="offender events").add_subparsers(dest="action", required=True)
+    events_import = events.add_parser(
+        "import", help="import offender events from a CSV or XLSX (columns in the README)"
+    )
+    events_import.add_argument("file", metavar="FILE")
+    events_import.add_argument("--service", dest="service_id", required=True, metavar="SERVICE_ID")
+    events_import.add_argument("--dry-run", action="store_true", help="check every row; write nothing")
+    events_import.add_argument("--skip-bad-rows", action="store_true", help="write the good rows even if some are bad")
 
     notifications = sub.add_parser("notifications", help="outbound notifications").add_subparsers(
         dest="action", required=True

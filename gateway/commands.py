@@ -143,8 +143,13 @@ async def service_update(settings: Settings, args: argparse.Namespace) -> int:
             changes["letter_logo"] = await asyncio.to_thread(Path(args.letter_logo).read_bytes)
         except OSError as exc:
             raise CommandError(f"cannot read {args.letter_logo}: {exc.strerror}") from None
-    if not changes:
+    follows = {"follows": args.follows, "unfollows": args.unfollows}
+    if not changes and not any(follows.values()):
         raise CommandError("nothing to change: give at least one option (see --help)")
+    if any(follows.values()):
+        print(await _service_follows(settings, service_id, follows))
+        if not changes:
+            return 0
     engine = engine_from_settings(settings)
     try:
         async with session_factory(engine)() as session:
@@ -157,6 +162,66 @@ async def service_update(settings: Settings, args: argparse.Namespace) -> int:
         await engine.dispose()
     print(f"service {service_id}: updated {', '.join(changed)}")
     return 0
+
+
+async def _service_follows(settings: Settings, service_id: uuid.UUID, follows: dict[str, str | None]) -> str:
+    """`--follows` / `--unfollows`: the victim-services unit follows an offender-facing service (gateway.victims)."""
+    from gateway.cli import parse_uuid
+    from gateway.victims.links import LinkError, follow, unfollow
+
+    engine = engine_from_settings(settings)
+    lines = []
+    try:
+        async with session_factory(engine)() as session:
+            try:
+                if follows["follows"]:
+                    other = parse_uuid(follows["follows"], "--follows")
+                    new = await follow(session, service_id, other)
+                    lines.append(f"service {service_id}: {'now follows' if new else 'already follows'} {other}")
+                if follows["unfollows"]:
+                    other = parse_uuid(follows["unfollows"], "--unfollows")
+                    gone = await unfollow(session, service_id, other)
+                    lines.append(f"service {service_id}: {'no longer follows' if gone else 'did not follow'} {other}")
+            except LinkError as exc:
+                raise CommandError(str(exc)) from None
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return "\n".join(lines)
+
+
+async def events_import(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway events import FILE --service ID` (gateway.victims.importer)."""
+    from gateway.cli import parse_uuid
+    from gateway.directory.sheets import SheetError, read_sheet
+    from gateway.jobs.context import close_job_context, open_job_context
+    from gateway.victims.importer import enqueue_fan_outs, import_events
+
+    service_id = parse_uuid(args.service_id, "SERVICE_ID")
+    try:
+        data = await asyncio.to_thread(Path(args.file).read_bytes)
+        sheet = read_sheet(data, args.file)
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
+    except SheetError as exc:
+        raise CommandError(str(exc)) from None
+    ctx = await open_job_context(settings, with_senders=False)
+    try:
+        report = await import_events(ctx, service_id, sheet, dry_run=args.dry_run, skip_bad_rows=args.skip_bad_rows)
+        if settings.redis_url and report.event_ids:
+            await enqueue_fan_outs(ctx, report.event_ids)
+    finally:
+        await close_job_context(ctx)
+    for line in report.errors:
+        print(line)
+    verb = "checked" if args.dry_run else "imported"
+    print(
+        f"events: {report.rows} rows {verb}; {report.new} new, {report.repeated} already known,"
+        f" {len(report.errors)} problems"
+    )
+    if report.new and not settings.redis_url:
+        print("the running gateway's sweeper fans the new events out within a minute")
+    return 1 if report.errors and not args.skip_bad_rows else 0
 
 
 async def key_create(settings: Settings, args: argparse.Namespace) -> int:

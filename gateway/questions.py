@@ -60,11 +60,14 @@ async def expect_reply(
     notification_id: uuid.UUID | None = None,
     subject_id: str | None = None,
     expires_at: datetime | None = None,
+    flush: bool = True,
 ) -> OpenQuestion:
     """Record that `person_id` may answer with one of `choices`, in the caller's transaction.
 
     Asking again about the same `subject_id` (the same appointment) withdraws the earlier
-    question, so an old reminder's answer cannot resolve the new one.
+    question, so an old reminder's answer cannot resolve the new one. `flush=False` leaves the row to
+    the caller's next flush (its id is set already): a caller asking a thousand at once (the victim
+    fan-out) writes them in one statement instead of a thousand.
     """
     checked = check_choices(choices)
     if subject_id is not None:
@@ -81,6 +84,7 @@ async def expect_reply(
             .execution_options(synchronize_session=False)
         )
     question = OpenQuestion(
+        id=new_id(),
         service_id=service_id,
         person_id=person_id,
         case_id=case_id,
@@ -93,7 +97,8 @@ async def expect_reply(
         expires_at=expires_at or utcnow() + DEFAULT_TTL,
     )
     session.add(question)
-    await session.flush()
+    if flush:
+        await session.flush()
     return question
 
 

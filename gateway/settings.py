@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     # a broadcast's messages in the job queue at once, at most (gateway.broadcasts.pump): a priority job
     # waits behind no more than this
     broadcast_window: int = Field(default=1000, ge=10, le=100_000)
+    # victim notification (gateway.victims): how long a notice waits for acknowledgment before the next
+    # channel (urgent kinds: escape, early release), how long a letter step waits, and calls per voice step
+    victim_ack_window_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    victim_urgent_window_hours: float = Field(default=1.0, gt=0, le=24 * 30)
+    victim_letter_window_days: float = Field(default=10.0, gt=0, le=90)
+    victim_call_attempts: int = Field(default=3, ge=1, le=10)
     # staff web sessions: signed out after this long idle, and after the absolute limit regardless
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_max_hours: int = Field(default=12, ge=1, le=7 * 24)

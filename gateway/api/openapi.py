@@ -17,6 +17,7 @@ from gateway.api.directory import CASE_SCHEMA, PERSON_SCHEMA
 from gateway.api.errors import json_response
 from gateway.api.response_schemas import NOTIFICATION, NOTIFICATION_LIST, TEMPLATE, TEMPLATE_LIST
 from gateway.api.schemas import EmailRequest, LetterRequest, PrecompiledLetterRequest, PreviewRequest, SmsRequest
+from gateway.victims.schema import EVENT_SCHEMA, VICTIM_SCHEMA
 
 _ERROR = {
     "type": "object",
@@ -109,6 +110,8 @@ def build_document(base_url: str) -> dict[str, Any]:
                 "AppointmentRequest": APPOINTMENT_SCHEMA,
                 "OutcomeRequest": OUTCOME_SCHEMA,
                 "BulkRequest": BULK_SCHEMA,
+                "VictimRequest": VICTIM_SCHEMA,
+                "OffenderEventRequest": EVENT_SCHEMA,
                 "LetterRequest": {
                     "oneOf": [LetterRequest.model_json_schema(), PrecompiledLetterRequest.model_json_schema()]
                 },
@@ -185,6 +188,7 @@ def build_document(base_url: str) -> dict[str, Any]:
             },
             **_appointment_paths(),
             **_directory_paths(),
+            **_victim_paths(),
             "/v2/templates": {
                 "get": _op("List templates", params=[_query("type", "sms, email or letter")], answer="TemplateList")
             },
@@ -296,6 +300,38 @@ def _appointment_paths() -> dict[str, Any]:
                     _query("status", "scheduled, confirmed, reschedule_requested, attended, missed or cancelled"),
                     _query("older_than", "An appointment id: return those added before it"),
                 ],
+            )
+        },
+    }
+
+
+def _victim_paths() -> dict[str, Any]:
+    victim, ref = _path_param("external_id", fmt=None), _path_param("reference", fmt=None)
+    hidden = " Victim-services keys only: any other key gets 404."
+    return {
+        "/v2/victims/{external_id}": {
+            "put": {
+                **_op(
+                    "Register a victim for notification (upsert by your id)." + hidden, "200", "VictimRequest", [victim]
+                ),
+                "responses": {
+                    "200": _response("Updated"),
+                    "201": _response("Registered"),
+                    **_errors(400, 401, 403, 404),
+                },
+            },
+            "get": _op("Get a victim's registration." + hidden, params=[victim], errors=(401, 403, 404)),
+            "delete": _op(
+                "Unregister a victim; they are sent a confirmation." + hidden, params=[victim], errors=(401, 403, 404)
+            ),
+        },
+        "/v2/cases/{reference}/events": {
+            "post": _op(
+                "Post an offender event on one of your cases; the answer is only the event id, whoever follows it",
+                "201",
+                "OffenderEventRequest",
+                [ref],
+                errors=(400, 401, 403, 404, 409),
             )
         },
     }

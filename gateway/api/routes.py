@@ -18,6 +18,7 @@ from gateway.api import (
     openapi,
     received_texts,
     templates,
+    victims,
 )
 from gateway.api.errors import Handler, json_response
 
@@ -76,3 +77,4 @@ def setup_api(app: web.Application) -> None:
     app.router.add_routes(case_record.routes)
     app.router.add_routes(directory.routes)
     app.router.add_routes(appointments.routes)
+    app.router.add_routes(victims.routes)  # victim registrations and offender events (gateway.victims)

@@ -173,6 +173,10 @@ class TwilioSmsSender(BaseSender):
         """Build the HTTP session now rather than on the first send."""
         self._get_client()
 
+    def client(self) -> Client:
+        """The Twilio client of this sender (its account, API base and deadline): voice calls use it too."""
+        return self._get_client()
+
     def _get_client(self) -> Client:
         if self._client is None:
             self._http = _TwilioHttpClient(self.api_base, self.timeout, self.max_connections)

@@ -10,6 +10,16 @@ from gateway.db.letters import LetterBatch, LetterDocument, LetterLogo
 from gateway.db.messages import InboundMessage, Notification, NotificationEvent
 from gateway.db.models import ApiKey, AuditEntry, Service, StaffUser, Template, TemplateVersion
 from gateway.db.staff_sessions import StaffSession
+from gateway.db.victims import (
+    OffenderEvent,
+    VictimCall,
+    VictimFollowedCase,
+    VictimNotice,
+    VictimNoticeStep,
+    VictimRegistration,
+    VictimServiceLink,
+    VictimStatement,
+)
 
 __all__ = [
     "ApiKey",
@@ -30,6 +40,7 @@ __all__ = [
     "LetterLogo",
     "Notification",
     "NotificationEvent",
+    "OffenderEvent",
     "OpenQuestion",
     "OptOut",
     "Person",
@@ -40,4 +51,11 @@ __all__ = [
     "StaffUser",
     "Template",
     "TemplateVersion",
+    "VictimCall",
+    "VictimFollowedCase",
+    "VictimNotice",
+    "VictimNoticeStep",
+    "VictimRegistration",
+    "VictimServiceLink",
+    "VictimStatement",
 ]

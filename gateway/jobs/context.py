@@ -13,7 +13,7 @@ the same way; `close_job_context` undoes it in reverse. What it holds:
 | queue    | the `JobQueue` (arq in a worker or scaled web app, in-process otherwise)   |
 | limiter  | the `RateLimiter` (Redis when the queue is arq, else in process memory)    |
 | breaker  | the senders' circuit breakers (`gateway.jobs.breaker`; Redis or in process, as the limiter) |
-| send_slots | sends in flight at once in this process (GATEWAY_DELIVERY_CONCURRENCY)   |
+| send_slots | sends in flight at once in this process (GATEWAY_DELIVERY_CONCURRENCY); priority-lane jobs' sends first |
 | live     | the `LiveHub` for pushes to staff browsers (Redis pub/sub when scaled)     |
 | clock    | the `Clock` for due times and quiet hours (`gateway.clock`; the real time unless given) |
 
@@ -24,7 +24,6 @@ the scheduler of due reminders every GATEWAY_SCHEDULER_INTERVAL_SECONDS.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any, TypedDict, cast
 
@@ -37,7 +36,7 @@ from gateway.crypto import Vault
 from gateway.db.engine import engine_from_settings, session_factory
 from gateway.domain import Channel
 from gateway.jobs.breaker import Breaker, LocalBreaker, RedisBreaker
-from gateway.jobs.queue import ArqQueue, JobQueue, LocalQueue, build_queue, queue_name
+from gateway.jobs.queue import ArqQueue, JobQueue, LocalQueue, PrioritySlots, build_queue, queue_name
 from gateway.letters.channel import LetterSender
 from gateway.live import LiveHub, make_live_hub
 from gateway.sendtime.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
@@ -56,7 +55,7 @@ class JobContext(TypedDict, total=False):
     queue: JobQueue
     limiter: RateLimiter
     breaker: Breaker
-    send_slots: asyncio.Semaphore
+    send_slots: PrioritySlots
     live: LiveHub
     clock: Clock
     # set per job by arq / LocalQueue
@@ -88,7 +87,7 @@ async def open_job_context(
         sandbox=sandbox_senders(),
         senders=await build_senders(settings) if with_senders else {},
         live=make_live_hub(settings),
-        send_slots=asyncio.Semaphore(settings.delivery_concurrency),
+        send_slots=PrioritySlots(settings.delivery_concurrency),
         clock=clock or SYSTEM_CLOCK,
     )
     # Letters never leave the gateway here (the print batch takes them on), so every key type uses this one.

@@ -57,6 +57,7 @@ from gateway.jobs.breaker import BreakerState, Recorded
 from gateway.jobs.held import oldest_held, release_next, schedule_probe
 from gateway.jobs.outcome import Sent, Verdict, count_breakers, record_outcomes
 from gateway.jobs.prepare import Claimed, prepare
+from gateway.jobs.queue import is_priority
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
@@ -160,13 +161,13 @@ async def send_all(ctx: JobContext, claimed: Sequence[Claimed], window: float) -
     GATEWAY_DELIVERY_CONCURRENCY, shared by all jobs); each result or error, in order. A message that
     gets no slot within `window` seconds is not sent (result None) and its claim is given back, so no
     claim outlives its job or its lease (the sweeper would hand it to another job: a second send)."""
-    slots = ctx["send_slots"]
+    slots, priority = ctx["send_slots"], is_priority(ctx)  # a priority-lane job's sends take free slots first
     deadline = asyncio.get_running_loop().time() + window
 
     async def send(c: Claimed) -> Sent:
         try:
             async with asyncio.timeout_at(deadline):
-                await slots.acquire()
+                await slots.acquire(priority)
         except TimeoutError:
             return Sent(c.notification, c.attempt, None)
         senders = ctx["sandbox"] if c.test_key else ctx["senders"]

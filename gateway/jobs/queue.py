@@ -11,14 +11,22 @@
   finishes what is running or ready and drops what is deferred: the rows are in the database, and
   the sweeper enqueues them again after a restart.
 
+**The priority lane** (`priority=True`, used by victim notices: `gateway.victims`): arq takes jobs in
+the order of their score, which is the time they are due, so a priority job is enqueued with a score
+`PRIORITY_LEAD_SECONDS` in the past and is taken before every bulk job already waiting. `LocalQueue`
+gives a free slot to a waiting priority job before any other. A priority job deferred (`defer_by`)
+is due at its time, like any other.
+
 The queue only says "look at row N now"; the database is the source of truth.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -32,15 +40,22 @@ if TYPE_CHECKING:
     from gateway.jobs.registry import JobSpec
 
 log = structlog.get_logger()
+PRIORITY_LEAD_SECONDS = 3600.0
 
 
 class JobQueue(Protocol):
     """Enqueue a job by function name with string arguments."""
 
     async def enqueue(
-        self, function: str, *args: str, job_id: str | None = None, defer_by: float | None = None
+        self,
+        function: str,
+        *args: str,
+        job_id: str | None = None,
+        defer_by: float | None = None,
+        priority: bool = False,
     ) -> bool:
-        """True if queued; False if a job with this `job_id` is already queued or running."""
+        """True if queued; False if a job with this `job_id` is already queued or running. `priority`:
+        taken ahead of every job not marked so (see the module docstring)."""
 
     async def close(self) -> None:
         """Release the connection (ArqQueue) or finish running jobs (LocalQueue)."""
@@ -77,9 +92,16 @@ class ArqQueue:
         return cls(pool, name, owns_pool=True)
 
     async def enqueue(
-        self, function: str, *args: str, job_id: str | None = None, defer_by: float | None = None
+        self,
+        function: str,
+        *args: str,
+        job_id: str | None = None,
+        defer_by: float | None = None,
+        priority: bool = False,
     ) -> bool:
         prefixed = f"{self.name}:{job_id}" if job_id is not None else None  # None: arq makes a random uuid
+        if priority and not defer_by:
+            defer_by = -PRIORITY_LEAD_SECONDS  # a score in the past: ahead of everything due now
         job = await self.redis.enqueue_job(function, *args, _job_id=prefixed, _defer_by=defer_by, _queue_name=self.name)
         return job is not None
 
@@ -88,13 +110,65 @@ class ArqQueue:
             await self.redis.aclose()
 
 
+def is_priority(ctx: Mapping[str, Any]) -> bool:
+    """Whether the running job was enqueued on the priority lane: `LocalQueue` says so in `ctx`; under arq
+    its score (when it was due) lies `PRIORITY_LEAD_SECONDS` before the time it was enqueued."""
+    if "priority" in ctx:
+        return bool(ctx["priority"])
+    score, enqueued = ctx.get("score"), ctx.get("enqueue_time")
+    if not isinstance(score, int | float) or enqueued is None:
+        return False
+    return bool(score < enqueued.timestamp() * 1000 - PRIORITY_LEAD_SECONDS * 500)
+
+
+class PrioritySlots:
+    """At most `size` jobs at once; a freed slot goes to the longest-waiting priority job first."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiting: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: bool = False) -> AsyncIterator[None]:
+        await self.acquire(priority)
+        try:
+            yield
+        finally:
+            self.release()
+
+    async def acquire(self, priority: bool = False) -> None:
+        if self._free > 0 and not any(self._waiting):
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        line = self._waiting[0 if priority else 1]
+        line.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot as it was cancelled: pass it on
+            elif waiter in line:
+                line.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        for line in self._waiting:
+            while line:
+                waiter = line.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._free += 1
+
+
 class LocalQueue:
     """Runs jobs in this process; see the module docstring for how it mirrors arq."""
 
     def __init__(self, jobs: Mapping[str, JobSpec], ctx: dict[str, Any], *, max_jobs: int, job_timeout: float):
         self._jobs = jobs
         self._ctx = ctx
-        self._slots = asyncio.Semaphore(max_jobs)
+        self._slots = PrioritySlots(max_jobs)
         self._job_timeout = job_timeout
         self._pending: dict[str, asyncio.Task[None]] = {}
         self._deferred: dict[str, float] = {}  # job id -> when it is due (the event loop's clock)
@@ -102,7 +176,12 @@ class LocalQueue:
         self._closing = False
 
     async def enqueue(
-        self, function: str, *args: str, job_id: str | None = None, defer_by: float | None = None
+        self,
+        function: str,
+        *args: str,
+        job_id: str | None = None,
+        defer_by: float | None = None,
+        priority: bool = False,
     ) -> bool:
         if self._closing:
             raise RuntimeError("the in-process queue is closed")
@@ -110,7 +189,7 @@ class LocalQueue:
         job_id = job_id or uuid.uuid4().hex
         if job_id in self._pending:
             return False
-        task = asyncio.create_task(self._run(spec, job_id, args, defer_by or 0.0), name=f"job {job_id}")
+        task = asyncio.create_task(self._run(spec, job_id, args, defer_by or 0.0, priority), name=f"job {job_id}")
         self._pending[job_id] = task
         task.add_done_callback(lambda done: self._forget(job_id, done))
         return True
@@ -119,7 +198,7 @@ class LocalQueue:
         if self._pending.get(job_id) is task:
             del self._pending[job_id]
 
-    async def _run(self, spec: JobSpec, job_id: str, args: tuple[str, ...], defer: float) -> None:
+    async def _run(self, spec: JobSpec, job_id: str, args: tuple[str, ...], defer: float, priority: bool) -> None:
         enqueued = utcnow()
         job_try = 1
         while True:
@@ -134,8 +213,8 @@ class LocalQueue:
             if job_try > spec.max_tries:
                 log.error("job.max_tries", job=spec.name, job_id=job_id, max_tries=spec.max_tries)
                 return
-            ctx = {**self._ctx, "job_id": job_id, "job_try": job_try, "enqueue_time": enqueued}
-            async with self._slots:
+            ctx = {**self._ctx, "job_id": job_id, "job_try": job_try, "enqueue_time": enqueued, "priority": priority}
+            async with self._slots.slot(priority):
                 try:
                     await asyncio.wait_for(spec.function(ctx, *args), spec.timeout or self._job_timeout)
                     return

@@ -34,6 +34,12 @@ from gateway.jobs.receipts import (
 from gateway.jobs.sweeper import sweep
 from gateway.letters.callback import MAX_TRIES as RETURNED_LETTER_MAX_TRIES
 from gateway.letters.callback import SEND_RETURNED_LETTER, send_returned_letter_callback
+from gateway.victims.alerts import ALERT as VICTIMS_ALERT
+from gateway.victims.alerts import send_alert as victims_alert
+from gateway.victims.events import FAN_OUT as VICTIMS_FAN_OUT
+from gateway.victims.fanout import fan_out as victims_fan_out
+from gateway.victims.voice import CALL as VICTIMS_CALL
+from gateway.victims.voice import place_call as victims_call
 
 JobFunction = Callable[..., Awaitable[Any]]
 
@@ -60,6 +66,10 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec(APPLY_SMS_STATUS, apply_sms_status, max_tries=UNMATCHED_MAX_TRIES),
     JobSpec("send_inbound_callback", send_inbound_callback, max_tries=MAX_CALLBACK_TRIES),
     JobSpec(SEND_RETURNED_LETTER, send_returned_letter_callback, max_tries=RETURNED_LETTER_MAX_TRIES),
+    # victim notification (gateway.victims): fan-out and calls on the priority lane; staff alerts
+    JobSpec(VICTIMS_FAN_OUT, victims_fan_out, max_tries=5),
+    JobSpec(VICTIMS_CALL, victims_call, max_tries=3),
+    JobSpec(VICTIMS_ALERT, victims_alert, max_tries=5),
 )
 
 

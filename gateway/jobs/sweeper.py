@@ -24,6 +24,8 @@ a timer of the in-process queue in embedded mode. Each run:
 8. Staff daily digests of unanswered replies, once GATEWAY_DIGEST_TIME has passed on each service's
    clock (`gateway.alerts.digest`).
 9. Broadcasts whose pump stopped ticking (a worker died): a new pump chain (`gateway.broadcasts.pump`).
+10. Victim notices: escalation of unacknowledged ones, lost fan-outs, call retries, statement
+   reminders (`gateway.victims.escalate`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from gateway.jobs.held import expire_waiting, held_senders, schedule_probe
 from gateway.jobs.receipts import after_status_changes
 from gateway.letters.schedule import batch_due_letters
 from gateway.transitions import transition_many
+from gateway.victims.escalate import sweep_victims
 
 if TYPE_CHECKING:
     from gateway.jobs.context import JobContext
@@ -137,10 +140,11 @@ async def sweep(ctx: JobContext) -> str:
     inbound = await sweep_inbound(dict(ctx))  # inbound messages left `received` (gateway.inbound.jobs)
     letters = await batch_due_letters(ctx, now)  # the daily print batch at each service's cutoff
     digests = await send_due_digests(ctx, now)  # staff digests of unanswered replies, at each service's time
+    victims = await sweep_victims(ctx)  # victim notices: escalation, lost fan-outs, calls, statement reminders
     summary = (
         f"requeued={len(requeue)} released={len(released)} abandoned={len(abandoned)} timed_out={len(timed_out)}"
         f" expired={len(expired)} paused_senders={len(paused)} inbound={inbound} digests={len(digests)}"
-        f" letter_batches={len(letters)} broadcast_pumps={pumps}"
+        f" letter_batches={len(letters)} broadcast_pumps={pumps} {victims}"
     )
     if requeue or abandoned or timed_out or expired:
         log.info(

@@ -35,6 +35,14 @@ if TYPE_CHECKING:
 POLL_DELAY_SECONDS = 0.05
 
 
+def queue_read_limit(max_jobs: int) -> int:
+    """Job ids the worker reads from the queue at a time. arq starts the ids it has read, in order, as
+    slots free up, and reads again only then: a job on the priority lane (`gateway.jobs.queue`) that
+    arrives meanwhile waits behind every id read ahead. A fifth of the slots (at least 10) keeps that
+    wait short and still starts up to 200 jobs a second at the 50 ms poll."""
+    return max(10, max_jobs // 5)
+
+
 class WorkerConfigError(Exception):
     """The worker cannot start with these settings; the message says which to set."""
 
@@ -79,6 +87,7 @@ def worker_settings(settings: Settings, *, clock: Clock | None = None) -> dict[s
         "redis_settings": redis_settings(settings),
         "queue_name": name,
         "max_jobs": settings.worker_max_jobs,
+        "queue_read_limit": queue_read_limit(settings.worker_max_jobs),
         "poll_delay": POLL_DELAY_SECONDS,
         "job_timeout": settings.job_timeout_seconds,
         "keep_result": 0,

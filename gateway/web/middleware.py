@@ -32,7 +32,7 @@ log = structlog.get_logger()
 NOT_PAGES = ("/v2", "/webhooks", "/healthz", "/readyz")
 PUBLIC_PATHS = frozenset({"/login", "/login/totp", "/account/totp/enrol", "/logout"})
 STATIC_PREFIX = "/static/"
-SIGNED_PREFIXES = ("/unsubscribe/",)
+SIGNED_PREFIXES = ("/unsubscribe/", "/victims/ack/")  # victim notice acknowledgment (gateway.web.victims_ack)
 
 SECURITY_HEADERS = {
     # No inline script or style anywhere: everything comes from /static.

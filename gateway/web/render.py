@@ -10,6 +10,7 @@ from aiohttp import web
 from gateway import keys
 from gateway.domain import Role
 from gateway.localtime import DEFAULT_ZONE
+from gateway.victim_access import can_see_victim_data
 
 # Messages shown after a redirect, chosen by a short code in the URL (`?done=...`), so nothing a
 # visitor types is ever echoed back as a notice.
@@ -57,6 +58,8 @@ def _nav(request: web.Request) -> list[NavItem]:
     items = list(_NAV)
     if staff.has_role(Role.SUPERVISOR, Role.ADMIN):
         items.insert(items.index(("Templates", "/templates")), ("Letters", "/letters"))  # the mailroom's work
+    if can_see_victim_data(staff, staff.service):  # the victim services unit's own pages
+        items.insert(1, ("Victims", "/victims"))
     if staff.is_admin:
         items.append(("Admin", "/admin/staff"))
     elif staff.has_role(Role.SUPERVISOR):

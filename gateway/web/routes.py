@@ -42,6 +42,8 @@ from gateway.web import (
     scheduled_page,
     templates_page,
     unsubscribe_page,
+    victims_ack,
+    victims_pages,
 )
 from gateway.web.pages import PageRenderer
 from gateway.web.passwords import Passwords
@@ -76,6 +78,8 @@ def setup_web(app: web.Application) -> None:
     app.router.add_routes(mailroom.routes)  # before letters_page: /sandbox/mailroom/{id}/return
     app.router.add_routes(letters_page.routes)
     app.router.add_routes(unsubscribe_page.routes)  # public: a signed link, not a staff page
+    app.router.add_routes(victims_ack.routes)  # public: the signed acknowledgment link in victim email
+    app.router.add_routes(victims_pages.routes)  # the victim services unit's pages (gateway.victims)
     for chat in (inbox, conversation, compose, live_socket):  # inbox, conversations, live updates
         app.router.add_routes(chat.routes)
     app.router.add_routes(my_appointments.routes)  # /appointments before /appointments/{id}/...

@@ -10,6 +10,9 @@ until `POST /_fake/release`: a test can stop a sender with sends surely in fligh
 (`state.outage = 503`, or `POST /_fake/outage` with `{"status": 503}`; `{"status": null}` ends it)
 answers every send with that HTTP status, taking nothing, until it is switched off.
 
+Calls (`POST .../Calls.json`) are in `tests/fakes/twilio_calls.py`: the fake fetches the TwiML,
+presses the keys it is told to, and posts the status callback.
+
 Standalone: `python -m tests.fakes.twilio_server --port 8099 --delay 0.2 [--auto-callbacks]`.
 """
 
@@ -33,6 +36,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
+
+from tests.fakes.twilio_calls import FakeVoice, create_call
 
 API = "/2010-04-01"
 DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN = "AC" + "0" * 32, "test-auth-token"
@@ -94,6 +99,7 @@ class FakeTwilio:
     hold_after: int | None = None  # once this many messages are taken, hold new requests until released
     outage: int | None = None  # while set, every send is answered with this HTTP status (and nothing is taken)
     refused: int = 0  # sends answered during an outage
+    voice: FakeVoice = field(default_factory=FakeVoice)  # the Calls API (tests/fakes/twilio_calls.py)
     _script: deque[Fault] = field(default_factory=deque)
     _released: asyncio.Event = field(default_factory=asyncio.Event)
     _closing: asyncio.Event = field(default_factory=asyncio.Event)
@@ -278,6 +284,7 @@ def make_fake_twilio(
     app = web.Application()
     app[FAKE_TWILIO] = FakeTwilio(account_sid, auth_token, delay, auto_callbacks, hold_after=hold_after)
     app.router.add_post(API + "/Accounts/{account_sid}/Messages.json", _create_message)
+    app.router.add_post(API + "/Accounts/{account_sid}/Calls.json", create_call)
     app.router.add_get("/_fake/messages", _list_messages)
     app.router.add_post("/_fake/release", _release)
     app.router.add_post("/_fake/outage", _outage)

@@ -60,7 +60,7 @@ async def test_a_reply_resolves_the_newest_matching_question_and_still_reaches_t
     assert found[older].state == "open"
     [message] = await gw.inbound()
     assert found[newer].inbound_id == message.id
-    assert [d["handler"] for d in message.decisions] == ["identify", "opt_out", "answers", "case_handler"]
+    assert [d["handler"] for d in message.decisions] == ["identify", "opt_out", "answers", "victim_ack", "case_handler"]
     assert "confirm" in message.decisions[2]["decision"]
     [entry] = await gw.record(person.case_id)
     assert entry.data["answered_question"] == str(newer)

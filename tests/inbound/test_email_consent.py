@@ -134,9 +134,9 @@ async def test_a_reply_from_another_address_answers_no_question_and_gets_no_auto
     person = await add_person(gw, "+12025550106", email=VICTIM, out_of_office="Back Monday")
     message = await write_from(gw, port, person, ATTACKER, "HELP")
 
-    assert [d["handler"] for d in message.decisions] == ["identify", "opt_out", "answers", "case_handler"]
+    assert [d["handler"] for d in message.decisions] == ["identify", "opt_out", "answers", "victim_ack", "case_handler"]
     assert message.decisions[2]["decision"] == f"not taken as an answer: {SENDER_MISMATCH}"
-    assert f"out of office: no reply: {SENDER_MISMATCH}" in message.decisions[3]["decision"]
+    assert f"out of office: no reply: {SENDER_MISMATCH}" in message.decisions[4]["decision"]
     assert [n.channel for n in await gw.notifications()] == ["email"]  # only the one we replied to
 
 

@@ -23,6 +23,7 @@ from gateway.templating import (
     scan_catalog,
     sync_templates,
 )
+from gateway.victims.kinds import KINDS
 
 REPO_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
@@ -223,27 +224,37 @@ def test_scan_reports_every_bad_file_and_keeps_the_good_ones(root: Path) -> None
 # --- the shipped templates -----------------------------------------------------------------------
 
 
+# victim notification (gateway.victims): a notice template per event kind and channel, and the staff alert
+VICTIM_NOTICES = {(c, f"victim_notice_{k}") for c in Channel for k in (*KINDS, "vis_reminder", "unregistered")} | {
+    (Channel.EMAIL, "staff_victim_notice_alert")
+}
+
+
 def test_shipped_templates_cover_both_languages() -> None:
     catalog = load_catalog(REPO_TEMPLATES)
     slugs = {(t.channel, t.slug) for t in catalog}
-    assert slugs == {
-        (Channel.SMS, "appointment_reminder"),
-        (Channel.SMS, "office_closure"),
-        (Channel.SMS, "free_text"),
-        (Channel.SMS, "call_your_officer"),
-        (Channel.EMAIL, "appointment_reminder"),
-        (Channel.EMAIL, "victim_offender_released"),
-        (Channel.EMAIL, "victim_hearing_scheduled"),
-        (Channel.EMAIL, "free_text"),
-        (Channel.EMAIL, "staff_new_message_alert"),
-        (Channel.EMAIL, "staff_returned_letter_alert"),
-        (Channel.EMAIL, "staff_daily_digest"),
-        (Channel.LETTER, "victim_offender_released"),
-        (Channel.LETTER, "precompiled"),
-        # appointment messages the gateway sends on its own (gateway.appointments.notices)
-        *((channel, slug) for channel in (Channel.SMS, Channel.EMAIL) for slug in APPOINTMENT_SLUGS),
-        (Channel.EMAIL, "staff_appointment_alert"),
-    }
+    assert (
+        slugs
+        == {
+            (Channel.SMS, "appointment_reminder"),
+            (Channel.SMS, "office_closure"),
+            (Channel.SMS, "free_text"),
+            (Channel.SMS, "call_your_officer"),
+            (Channel.EMAIL, "appointment_reminder"),
+            (Channel.EMAIL, "victim_offender_released"),
+            (Channel.EMAIL, "victim_hearing_scheduled"),
+            (Channel.EMAIL, "free_text"),
+            (Channel.EMAIL, "staff_new_message_alert"),
+            (Channel.EMAIL, "staff_returned_letter_alert"),
+            (Channel.EMAIL, "staff_daily_digest"),
+            (Channel.LETTER, "victim_offender_released"),
+            (Channel.LETTER, "precompiled"),
+            # appointment messages the gateway sends on its own (gateway.appointments.notices)
+            *((channel, slug) for channel in (Channel.SMS, Channel.EMAIL) for slug in APPOINTMENT_SLUGS),
+            (Channel.EMAIL, "staff_appointment_alert"),
+        }
+        | VICTIM_NOTICES
+    )
     for channel, slug in slugs:
         assert {t.language for t in catalog if (t.channel, t.slug) == (channel, slug)} == {"en", "es"}
     assert all(t.id.version == 4 for t in catalog)
