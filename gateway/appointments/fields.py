@@ -92,15 +92,15 @@ def validate_appointment(raw: Mapping[str, Any]) -> AppointmentInput:
     starts_at = parse_start(raw.get("starts_at"), errors)
     duration = _duration(raw.get("duration_minutes"), errors)
     location_kind = _choice(raw, "location_kind", LOCATION_KINDS, LocationKind.ADDRESS.value, errors)
-    location = _long_text(raw, "location", MAX_PLACE, errors)
+    location = f.text(raw, "location", errors, limit=MAX_PLACE)
     if location_kind == LocationKind.VIDEO and location is not None and not _https(location):
         errors.add("location", "must be an https:// link for a video appointment")
     elif location_kind in (LocationKind.ADDRESS, LocationKind.VIDEO) and location is None:
         what = "the address" if location_kind == LocationKind.ADDRESS else "the https:// link of the video call"
         errors.add("location", f"is required: {what} (or set location_kind to phone)")
     staff = f.text(raw, "staff", errors)
-    bring = _long_text(raw, "bring", MAX_PLACE, errors)
-    notes = _long_text(raw, "notes", MAX_NOTES, errors)
+    bring = f.text(raw, "bring", errors, limit=MAX_PLACE)
+    notes = f.text(raw, "notes", errors, limit=MAX_NOTES)
     status = _choice(raw, "status", STATUSES, None, errors)
     errors.raise_if_any()
     assert reference is not None and kind is not None and starts_at is not None and location_kind is not None
@@ -188,23 +188,6 @@ def _duration(value: object, errors: f.Collector) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DURATION:
         errors.add("duration_minutes", f"must be a whole number of minutes from 1 to {MAX_DURATION}")
         return DEFAULT_DURATION
-    return value
-
-
-def _long_text(raw: Mapping[str, Any], field: str, limit: int, errors: f.Collector) -> str | None:
-    value = raw.get(field)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if not isinstance(value, str):
-        errors.add(field, "must be text")
-        return None
-    value = value.strip()
-    if len(value) > limit:
-        errors.add(field, f"is too long (at most {limit} characters)")
-        return None
-    if "\x00" in value:
-        errors.add(field, "must not contain NUL characters")
-        return None
     return value
 
 

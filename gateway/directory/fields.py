@@ -42,8 +42,10 @@ class Collector:
             raise FieldErrors(self.errors)
 
 
-def text(raw: Mapping[str, Any], field: str, errors: Collector, *, required: bool = False) -> str | None:
-    """An optional (or required) short text: stripped; blank is None."""
+def text(
+    raw: Mapping[str, Any], field: str, errors: Collector, *, required: bool = False, limit: int = MAX_TEXT
+) -> str | None:
+    """An optional (or required) text of at most `limit` characters: stripped; blank is None."""
     value = raw.get(field)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -53,8 +55,8 @@ def text(raw: Mapping[str, Any], field: str, errors: Collector, *, required: boo
         errors.add(field, "must be text")
         return None
     value = value.strip()
-    if len(value) > MAX_TEXT:
-        errors.add(field, f"is too long (at most {MAX_TEXT} characters)")
+    if len(value) > limit:
+        errors.add(field, f"is too long (at most {limit} characters)")
         return None
     if "\x00" in value:
         errors.add(field, "must not contain NUL characters")
