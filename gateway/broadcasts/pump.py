@@ -88,8 +88,8 @@ async def pump_broadcast(ctx: JobContext, broadcast_id: str, token: str) -> str:
         ).one()
         status, scheduled_for, service_id, sms_per_second = row
         if scheduled_for is not None and scheduled_for > now:
+            # not yet: the sweeper starts a chain once it is due (`restart_lost_pumps`), not a poll until then
             await db.commit()
-            await _again(ctx["queue"], bid, token, min(60.0, (scheduled_for - now).total_seconds()))
             return "scheduled"
         if status == B.SCHEDULED.value:
             await db.execute(
@@ -150,19 +150,15 @@ async def pump_broadcast(ctx: JobContext, broadcast_id: str, token: str) -> str:
     await publish_progress(ctx, service_id, bid)
     if handed or left:
         await _again(ctx["queue"], bid, token, TICK)
-    elif await _still_sending(ctx, bid):  # rows held for later (quiet hours, retries): look again now and then
-        await _again(ctx["queue"], bid, token, 5.0)
+    # Otherwise every row is handed out: rows held for later (quiet hours, retries) go by the delivery path
+    # on their own. The chain ends here rather than polling for hours; the sweeper's `restart_lost_pumps`
+    # ticks it again once STALE has passed, and that tick marks the broadcast finished when none is left.
     return f"handed={len(handed)} queued={queued}"
 
 
 async def _again(queue: JobQueue, bid: uuid.UUID, token: str, delay: float) -> None:
     """The chain's next tick (a fresh job id: this one is still running)."""
     await queue.enqueue(PUMP, str(bid), token, job_id=f"broadcast-pump:{bid}:{secrets.token_hex(6)}", defer_by=delay)
-
-
-async def _still_sending(ctx: JobContext, bid: uuid.UUID) -> bool:
-    async with ctx["sessions"]() as db:
-        return (await db.scalar(select(Broadcast.status).where(Broadcast.id == bid))) == B.SENDING.value
 
 
 async def publish_progress(ctx: JobContext | dict[str, Any], service_id: uuid.UUID, bid: uuid.UUID) -> None:
