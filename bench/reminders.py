@@ -3,12 +3,13 @@
     .venv/bin/python bench/reminders.py [--appointments 100000] [--clients 10000] [--due 10000]
         [--workers 2] [--only arq|embedded]
 
-1. Planning: the clients (people, mobile numbers, cases) are written first (not timed). Then the
-   appointments are written in chunks of 1,000 as an import does (ORM rows, flushed) and each chunk is
-   handed to the plan hook (`appointments_changed`) in the same transaction: reminders rendered,
-   sealed and written in bulk. Kinds are mixed (office visits, drug tests, groups, court hearings,
-   job interviews) over the next four weeks. Prints the time, the reminders written and this
-   process's peak RSS. Targets on this 2-core machine: <= 60 s and <= 400 MB.
+1. Import and planning: the clients (people, mobile numbers, cases) are written first (not timed).
+   Then a CSV of the appointments is imported by the real command, `gateway import appointments FILE`
+   (a process of its own): every row read and checked as the API checks a body, written in chunks of
+   1,000, each chunk planned by the hook (`appointments_changed`): reminders rendered, sealed and
+   written in bulk, all in the import's one transaction. Kinds are mixed (office visits, drug tests,
+   groups, court hearings, job interviews) over the next four weeks. Prints the time, the reminders
+   written and the import process's peak RSS. Targets on this 2-core machine: <= 60 s and <= 400 MB.
 2. The due minute: one more appointment per client (up to `--due`), all starting a day after the
    next whole minute, so their day-before reminders fall due together at that minute. With arq
    (Redis and PostgreSQL available, `--only arq`): `--workers` real `gateway worker` processes, whose
@@ -26,10 +27,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import csv
+import os
 import random
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -42,13 +45,11 @@ from sqlalchemy import insert, update
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._harness import ROOT, SECRET, database, free_port, gateway, gateway_env, postgres_available, wait_http
-from gateway.appointments import Change
-from gateway.appointments.plan import appointments_changed
 from gateway.appointments.scheduler import send_due_scheduled
 from gateway.crypto import Vault
-from gateway.db import Appointment, Case, CaseParticipant, ContactPoint, Person, Service
+from gateway.db import Case, CaseParticipant, ContactPoint, Person, Service
 from gateway.db.base import utcnow
-from gateway.db.engine import make_engine, session_factory
+from gateway.db.engine import make_engine
 from gateway.jobs.context import close_job_context, open_job_context
 from gateway.jobs.queue import LocalQueue
 from gateway.logs import configure_logging
@@ -56,13 +57,8 @@ from gateway.settings import Settings
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
 REDIS = "redis://127.0.0.1:6379/0"
-CHUNK = 1000
 KINDS = ["office_visit"] * 14 + ["drug_test"] * 2 + ["group_session"] * 2 + ["court_hearing", "job_interview"]
 MARK = "bench-due"
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def midday_zone(now: datetime) -> str:
@@ -124,30 +120,32 @@ async def add_clients(url: str, vault: Vault, service_id: uuid.UUID, count: int)
     return out
 
 
-async def plan(
-    url: str, vault: Vault, service_id: uuid.UUID, clients: list[tuple[uuid.UUID, uuid.UUID]], starts: list[datetime],
-    kinds: list[str], title: str | None = None,
-) -> int:  # fmt: skip
-    """Write appointments (client i % len(clients) at starts[i]) in chunks, each planned by the hook; ids to send."""
-    engine = make_engine(url)
-    sessions = session_factory(engine)
-    now, handed = utcnow(), 0
-    for at in range(0, len(starts), CHUNK):
-        async with sessions() as session:
-            rows = []
-            for i in range(at, min(at + CHUNK, len(starts))):
-                person_id, case_id = clients[i % len(clients)]
-                rows.append(Appointment(
-                    service_id=service_id, external_id=f"A{i}-{uuid.uuid4().hex[:6]}", case_id=case_id,
-                    person_id=person_id, kind=kinds[i], title=title, starts_at=starts[i], time_zone="America/Chicago",
-                    location_kind="address", location="Room 2, 100 Main Street", source="import",
-                ))  # fmt: skip
-            session.add_all(rows)
-            await session.flush()
-            handed += len(await appointments_changed(session, vault, [(a, Change.CREATED) for a in rows], now=now))
-            await session.commit()
-    await engine.dispose()
-    return handed
+def write_csv(
+    path: Path, clients: int, starts: list[datetime], kinds: list[str], title: str = "", tag: str = "A"
+) -> None:  # fmt: skip
+    """The appointments as a court or case-management export: appointment i is client i % clients's."""
+    with path.open("w", newline="") as out:
+        sheet = csv.writer(out)
+        sheet.writerow(["external_id", "case_reference", "kind", "title", "starts_at", "time_zone", "location_kind",
+                        "location"])  # fmt: skip
+        for i, (start, kind) in enumerate(zip(starts, kinds, strict=True)):
+            sheet.writerow([f"{tag}{i}", f"BENCH-{i % clients}", kind, title, start.isoformat(), "America/Chicago",
+                            "address", "Room 2, 100 Main Street"])  # fmt: skip
+
+
+def import_file(env: dict[str, str], service_id: uuid.UUID, path: Path) -> tuple[float, float]:
+    """`gateway import appointments FILE` in a process of its own: (seconds, its peak RSS in MB)."""
+    started = time.perf_counter()
+    argv = [sys.executable, "-m", "gateway", "import", "appointments", str(path), "--service", str(service_id)]
+    child = subprocess.Popen([*argv, "--quiet"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    out, err = child.stdout.read(), child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    took = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        sys.exit(f"the import failed ({child.returncode}):\n{out.decode()}{err.decode()}")
+    return took, usage.ru_maxrss / 1024
 
 
 async def count_reminders(url: str) -> int:
@@ -221,27 +219,31 @@ def run(args: argparse.Namespace, scaled: bool) -> None:
             env = gateway_env(db_url, free_port(), **extra)
             gateway(env, "migrate")
             sid, clients = asyncio.run(setup(env, db_url, args.clients))
-            vault = Vault(SECRET)
             rng = random.Random(7)
             base = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
             starts = [base + timedelta(days=rng.randrange(26), hours=rng.randrange(8), minutes=15 * rng.randrange(4))
                       for _ in range(args.appointments)]  # fmt: skip
             kinds = [rng.choice(KINDS) for _ in range(args.appointments)]
-            started = time.perf_counter()
-            asyncio.run(plan(db_url, vault, sid, clients, starts, kinds))
-            took = time.perf_counter() - started
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "appointments.csv"
+                write_csv(path, len(clients), starts, kinds)
+                took, peak = import_file(env, sid, path)
             reminders = asyncio.run(count_reminders(db_url))
             rate = args.appointments / took
-            print(f"{label}: planned {args.appointments} appointments of {len(clients)} clients in {took:.1f} s "
-                  f"({rate:.0f}/s), {reminders} reminders written; peak RSS {peak_mb():.0f} MB")  # fmt: skip
+            print(f"{label}: imported and planned {args.appointments} appointments of {len(clients)} clients "
+                  f"in {took:.1f} s ({rate:.0f}/s), {reminders} reminders written; the import's peak RSS "
+                  f"{peak:.0f} MB")  # fmt: skip
 
             for _ in range(args.workers if scaled else 0):
                 procs.append(subprocess.Popen([sys.executable, "-m", "gateway", "worker"], env=env, cwd=ROOT,
                                               stdout=subprocess.DEVNULL))  # fmt: skip
             due_count = min(args.due, len(clients))
-            due = next_minute(utcnow() + timedelta(seconds=20 + due_count / 1000))
-            asyncio.run(plan(db_url, vault, sid, clients[:due_count], [due + timedelta(days=1)] * due_count,
-                             ["office_visit"] * due_count, title=MARK))  # fmt: skip
+            due = next_minute(utcnow() + timedelta(seconds=30 + due_count / 400))  # after the import
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "due.csv"
+                write_csv(path, due_count, [due + timedelta(days=1)] * due_count, ["office_visit"] * due_count,
+                          title=MARK, tag="D")  # fmt: skip
+                import_file(env, sid, path)
             if scaled:
                 got = asyncio.run(arrivals(fake_url, due_count, (due - utcnow()).total_seconds() + 300))
             else:

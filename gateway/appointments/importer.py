@@ -42,6 +42,7 @@ from gateway.appointments.store import (
 )
 from gateway.crypto import Vault
 from gateway.db.base import utcnow
+from gateway.db.engine import analyze_in_transaction
 from gateway.directory.fields import FieldErrors
 from gateway.directory.importer import CHUNK, FULL_REFRESH_LIMIT, ImportOptions, ImportReport, Progress
 
@@ -117,6 +118,8 @@ async def import_appointments(
         report.deliver += await apply_plans(db, vault, plans, now=now)
         done += len(plans)
         tick("writing", done, total)
+        if start == 0 and len(good) > CHUNK:
+            await analyze_in_transaction(db, "appointments", "notifications", "record_entries")
     for start in range(0, len(missing), CHUNK):
         plans = [_cancel(s, actor, now) for s in missing[start : start + CHUNK]]
         report.deliver += await apply_plans(db, vault, plans, now=now)

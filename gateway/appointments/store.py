@@ -323,12 +323,15 @@ async def apply_plans(
     status_at = [
         {"b_id": p.id, "b_status_at": p.values["status_at"]} for p in plans if not p.created and "status_at" in p.values
     ]
-    for rows, stmt in ((created, insert(APPOINTMENTS)), (updated, _UPDATE), (status_at, _UPDATE_STATUS_AT)):
+    rows_by_id: dict[uuid.UUID, Appointment] = {}
+    for start in range(0, len(created), CHUNK):  # new rows come back as they were written, not read again
+        new_rows = await db.scalars(insert(Appointment).returning(Appointment), created[start : start + CHUNK])
+        rows_by_id.update({a.id: a for a in new_rows})
+    for rows, stmt in ((updated, _UPDATE), (status_at, _UPDATE_STATUS_AT)):
         for start in range(0, len(rows), CHUNK):
             await db.execute(stmt, rows[start : start + CHUNK])
     await append_many(db, [p.record for p in plans if p.record is not None])
-    ids = [p.id for p in plans]
-    rows_by_id: dict[uuid.UUID, Appointment] = {}
+    ids = [p.id for p in plans if not p.created]
     for start in range(0, len(ids), CHUNK):
         found = await db.scalars(
             select(Appointment)

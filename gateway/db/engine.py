@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from gateway.db.sqlite_adapter import one_hop_dbapi
@@ -42,3 +42,14 @@ def engine_from_settings(settings: Settings) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def analyze_in_transaction(session: AsyncSession, *tables: str) -> None:
+    """Refresh PostgreSQL's statistics of `tables` inside the caller's transaction (nothing on SQLite).
+
+    A big import writes in one transaction, which autovacuum cannot see until it commits; on a fresh
+    install the planner then knows nothing of the tables it fills and scans them whole for each
+    chunk's look-ups by id (a first import of 100,000 appointments: 52 s of 105). ANALYZE run in the
+    transaction counts its own new rows, so the chunks after it use the indexes."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text(f"ANALYZE {', '.join(tables)}"))

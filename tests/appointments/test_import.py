@@ -9,11 +9,11 @@ import io
 from datetime import datetime
 
 import openpyxl
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.crypto import Vault
-from gateway.db import Appointment, RecordEntry
+from gateway.db import Appointment, Notification, RecordEntry
 from gateway.directory.importer import ImportOptions, ImportReport, RowError, import_table
 from tests.appointments.records import NOW, stored
 from tests.factories import ServiceUnderTest
@@ -218,3 +218,19 @@ async def test_the_command_prints_the_refusal_and_exits_1(sessions, vault, servi
     assert "full refresh: 4 upcoming appointments are not in the file and would be cancelled" in out
     assert "refused: The full refresh would cancel 4 of 5 upcoming appointments (more than 20%)" in out
     assert "checked: 1 rows, 0 would be created, 0 would be updated, 1 unchanged, 4 would be cancelled" in out
+
+
+async def test_an_import_of_several_chunks_plans_every_row_and_analyzes_what_it_fills(sessions, vault, service) -> None:  # type: ignore[no-untyped-def]
+    """New rows come back from their INSERT (not read again) with all the hook needs; on PostgreSQL the
+    import analyzes the tables after its first chunk, inside its transaction (a fresh install's planner
+    would otherwise scan them whole for each chunk: `gateway.db.engine.analyze_in_transaction`)."""
+    await clients(sessions, vault, service)
+    count = 2001  # one more than a chunk (gateway.directory.importer.CHUNK)
+    done = await run(sessions, vault, service, "appointments", (HEADER + rows(count)).encode())
+    assert done.written and done.created == count
+    async with sessions() as db:
+        planned = await db.scalar(select(func.count(func.distinct(Notification.appointment_id))))
+        assert planned == count  # each appointment's day-before reminder
+        if db.get_bind().dialect.name == "postgresql":
+            counted = await db.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'appointments'"))
+            assert counted is not None and counted >= 2000  # -1: never analyzed
