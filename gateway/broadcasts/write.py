@@ -26,12 +26,14 @@ from gateway.broadcasts.preview import sender_of
 from gateway.crypto import Vault
 from gateway.db import Broadcast, ContactPoint, Service
 from gateway.db.base import padded, utcnow
+from gateway.db.engine import analyze_in_transaction
 from gateway.db.write_lock import write_lock
 from gateway.domain import KeyType
 from gateway.outbound import prepare_notification, recipient_index
 from gateway.templating import Rendered, Renderer
 
 CHUNK = 1000
+ANALYZE_FROM = 10_000  # recipients written in one go
 
 
 async def write_recipients(
@@ -83,6 +85,8 @@ async def write_recipients(
                 rows.append(prepared.row)
             await _insert(conn, rows)
             written += len(rows)
+        if written >= ANALYZE_FROM:  # the pump and delivery look these rows up next (stats: see the helper)
+            await analyze_in_transaction(conn, "notifications", "notification_events")
         values = {"recipient_count": written, "updated_at": utcnow(), **broadcast_values}
         await conn.execute(update(Broadcast).where(Broadcast.id == broadcast_id).values(**values))
     return written

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.broadcasts import control
@@ -18,7 +18,7 @@ from gateway.broadcasts.cli import print_status
 from gateway.broadcasts.content import Content, load_content
 from gateway.broadcasts.lifecycle import NotNow
 from gateway.broadcasts.pump import PUMP, pump_broadcast, restart_lost_pumps
-from gateway.broadcasts.write import write_recipients
+from gateway.broadcasts.write import ANALYZE_FROM, write_recipients
 from gateway.clock import ManualClock
 from gateway.crypto import Vault
 from gateway.db import Broadcast, Notification, Service
@@ -252,3 +252,17 @@ async def test_cancel_retry_and_status_command(
     assert await print_status(settings, str(bid)) == 0
     out = capsys.readouterr().out
     assert "queued 1 sent 0 delivered 1 failed 2 cancelled 1" in out and "4/5" in out and "(sending; test)" in out
+
+
+async def test_a_big_write_analyzes_the_notifications_it_fills(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], vault: Vault, service: ServiceUnderTest
+) -> None:
+    """From ANALYZE_FROM recipients the write refreshes PostgreSQL's statistics in its transaction, so the
+    pump's and delivery's look-ups use the indexes on a fresh install (`analyze_in_transaction`)."""
+    bid = await make_broadcast(engine, sessions, vault, service.id, ANALYZE_FROM)
+    async with sessions() as db:
+        written = await db.scalar(select(func.count()).where(Notification.broadcast_id == bid))
+        assert written == ANALYZE_FROM
+        if db.get_bind().dialect.name == "postgresql":
+            counted = await db.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'notifications'"))
+            assert counted is not None and counted >= ANALYZE_FROM  # -1: never analyzed
