@@ -26,7 +26,7 @@ import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -120,10 +120,14 @@ class _TwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
     ) -> Response:
         if auth is not None:  # aiohttp 3.14 deprecates its auth= parameter (and BasicAuth)
             headers = {**(headers or {}), "Authorization": aiohttp.encode_basic_auth(*auth)}
+        body: bytes | dict[str, object] | None = data
+        if data is not None:  # the form encoded once here: aiohttp's FormData costs ~10% of a worker's send
+            body = urlencode(data, doseq=True).encode()
+            headers = {**(headers or {}), "Content-Type": "application/x-www-form-urlencoded"}
         try:
             async with asyncio.timeout(self.deadline):
                 response: Response = await super().request(
-                    method, self.rewrite(url), params, data, headers, None, None, allow_redirects
+                    method, self.rewrite(url), params, body, headers, None, None, allow_redirects
                 )
         except TimeoutError:
             raise ProviderUnavailable(f"Twilio did not answer within {self.deadline:g}s", code="timeout") from None
