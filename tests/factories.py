@@ -34,7 +34,7 @@ class ServiceUnderTest:
 
 async def make_service(sessions: async_sessionmaker[AsyncSession], vault: Vault) -> ServiceUnderTest:
     name = f"Test office {secrets.token_hex(4)}"
-    team_email = f"officer.{secrets.token_hex(3)}@{TEAM_EMAIL_DOMAIN}"
+    team_email = f"officer.{secrets.token_hex(8)}@{TEAM_EMAIL_DOMAIN}"  # unique across a whole run's services
     async with sessions() as session:
         service = await create_service(session, name, actor="test")
         await session.flush()

@@ -248,6 +248,28 @@ async def edit_submit(request: web.Request) -> web.StreamResponse:
     return await _save(request, staff, form, f"/victims/{person.id}/edit", f"Edit {person.display_name}")
 
 
+@routes.get("/victims/{person_id}/unregister")
+async def unregister_page(request: web.Request) -> web.StreamResponse:
+    """The confirmation before unregistering: whom, what they will stop hearing about, and that they are told."""
+    staff = signed_in(request)
+    async with request.app[keys.SESSIONS]() as db:
+        open_victim_data(db, request, staff, "victim_unregister", request.match_info["person_id"])
+        person, reg = await _person(db, staff, request.match_info["person_id"])
+        view = await registration_view(db, request.app[keys.VAULT], staff.service_id, person.external_id or "")
+        await db.commit()
+    if reg.status != "active":
+        raise see_other(f"/victims/{person.id}")
+    return render_page(
+        request,
+        "victim_unregister_confirm.html",
+        title=f"Unregister {person.display_name}?",
+        person=person,
+        cases=view["cases"],
+        action=f"/victims/{person.id}/unregister",
+        back=f"/victims/{person.id}",
+    )
+
+
 @routes.post("/victims/{person_id}/unregister")
 async def unregister_submit(request: web.Request) -> web.StreamResponse:
     staff = signed_in(request)

@@ -3,9 +3,10 @@
 An advocate of a VSU that follows a parole service registers a victim from the referral intake form
 (first with a mistake, which the form names beside its field and keeps everything typed), finds them
 in the registrations list, opens their timeline, edits them (Spanish, address confidential with a
-substitute address), and unregisters them. A parole officer of the followed service gets 404 on the
-same victim's pages and sees no Victims item in the navigation. Every page passes axe-core's rules at
-desktop width and 390 px wide; screenshots go to test-artifacts/.
+substitute address), and unregisters them after a confirmation page (backing out once first). A
+parole officer of the followed service gets 404 on the same victim's pages and sees no Victims item
+in the navigation. Every page passes axe-core's rules at desktop width and 390 px wide; screenshots
+go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -121,11 +122,18 @@ async def test_intake_timeline_edit_and_unregister(
     await expect(summary).to_contain_text("Spanish")
     await expect(summary).to_contain_text("PO Box 9")
 
-    # unregister
-    await page.get_by_role("button", name="Unregister").click()
+    # unregister, after a confirmation that says whom and what they will stop hearing about
+    await page.get_by_role("link", name="Unregister…").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Unregister Vera Victim?")
+    await expect(page.get_by_test_id("unregister-confirm")).to_contain_text(f"Chris Doe ({reference})")
+    await checked(page, "victim_unregister_confirm")
+    await page.get_by_role("link", name="No, keep them registered").click()
+    await expect(page.get_by_role("main").get_by_text(re.compile(r"^Registered for notification"))).to_be_visible()
+    await page.get_by_role("link", name="Unregister…").click()
+    await page.get_by_role("button", name="Yes, unregister Vera Victim").click()
     await expect(page.get_by_role("main").get_by_text(re.compile(r"^Unregistered ·"))).to_be_visible()
     await expect(page.get_by_test_id("timeline")).to_contain_text("Unregistered (confirmation)")  # told once
-    await expect(page.get_by_role("button", name="Unregister")).to_have_count(0)
+    await expect(page.get_by_role("link", name="Unregister…")).to_have_count(0)
     await checked(page, "victim_unregistered")
     async with sqlite_sessions() as db:
         registration = await db.scalar(select(VictimRegistration).where(VictimRegistration.service_id == vsu.id))
@@ -138,7 +146,7 @@ async def test_intake_timeline_edit_and_unregister(
     await sign_in(page, live_server, officer)
     await expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Victims")).to_have_count(0)
     watch.allowed.append("status of 404")  # the answers this part expects
-    for path in (person_path, f"{person_path}/edit", "/victims", "/victims/new"):
+    for path in (person_path, f"{person_path}/edit", f"{person_path}/unregister", "/victims", "/victims/new"):
         answer = await page.goto(url(live_server, path))
         assert answer is not None and answer.status == 404, path
         await expect(page.get_by_text("Vera")).to_have_count(0)
