@@ -40,9 +40,11 @@ def phone_and_type(raw: str, region: str = DEFAULT_REGION) -> tuple[str, int]:
         if reason == phonenumbers.ValidationResult.TOO_LONG:
             raise InvalidRecipient("Too many digits")
         raise InvalidRecipient("Not a valid phone number")
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidRecipient("Not a valid phone number")
+    # valid exactly when it has a type (is_valid_number works the type out too: once is enough; a
+    # 100,000-row broadcast list spent half its checking time doing it twice)
     kind = phonenumbers.number_type(number)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        raise InvalidRecipient("Not a valid phone number")
     if kind in (phonenumbers.PhoneNumberType.PREMIUM_RATE, phonenumbers.PhoneNumberType.SHARED_COST):
         raise InvalidRecipient("Not a number that can receive text messages")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), kind

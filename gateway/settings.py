@@ -116,9 +116,11 @@ class Settings(BaseSettings):
     sending_lease_seconds: float | None = Field(default=None, gt=0)
     # per-sender send rate for email (SMS uses each service's sms_per_second)
     email_per_second: float = Field(default=50.0, gt=0)
-    # a broadcast's messages in the job queue at once, at most (gateway.broadcasts.pump): a priority job
-    # waits behind no more than this
-    broadcast_window: int = Field(default=1000, ge=10, le=100_000)
+    # a broadcast's messages handed to delivery and not yet sent, at most (gateway.broadcasts.pump). It
+    # must cover the rate times the time from hand-out to send (the pump's tick, arq's poll, the claim):
+    # 1,000 held two workers to ~1,600 texts/s, 3,000 let them reach ~2,000 (bench/broadcast.py). A
+    # victim notice's job goes ahead of these in the queue (the priority lane) whatever the window.
+    broadcast_window: int = Field(default=3000, ge=10, le=100_000)
     # victim notification (gateway.victims): how long a notice waits for acknowledgment before the next
     # channel (urgent kinds: escape, early release), how long a letter step waits, and calls per voice step
     victim_ack_window_hours: float = Field(default=24.0, gt=0, le=24 * 30)
