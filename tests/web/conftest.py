@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Dialog, Page, async_playwright
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.app import create_app
@@ -135,3 +135,31 @@ def screenshot_path(name: str) -> Path:
     """Where a test's screenshot goes (test-artifacts/ is git-ignored)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.png"
+
+
+class Watch:
+    """Dialogs and console errors seen by a page (an alert() from injected markup would be a dialog)."""
+
+    def __init__(self, page: Page) -> None:
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        self.allowed: list[str] = []  # parts of console errors a test expects
+        page.on("dialog", self._dialog)
+        page.on("console", self._console)
+
+    async def _dialog(self, dialog: Dialog) -> None:
+        self.dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error" and not any(part in message.text for part in self.allowed):
+            self.errors.append(message.text)
+
+
+@pytest.fixture
+async def watch(page: Page, live_server: TestServer) -> AsyncIterator[Watch]:
+    """A page watched while the test runs on `live_server`, its console errors checked before the server stops
+    (so a request cut off by the teardown is not an error). Tests on another server define their own."""
+    watched = Watch(page)
+    yield watched
+    assert watched.errors == [], "console errors (CSP violations show up here)"

@@ -22,8 +22,8 @@ from gateway.settings import Settings
 from tests.appointments.records import add_appointment, stored
 from tests.factories import make_service
 from tests.web.cases import make_case, set_service
-from tests.web.conftest import StaffFactory
-from tests.web.test_browser import Watch, sign_in, url
+from tests.web.conftest import StaffFactory, Watch
+from tests.web.test_browser import sign_in, url
 from tests.web.test_officer_day_browser import check
 
 # Monday 9 March 2026, 11:00 in Chicago

@@ -5,7 +5,6 @@ wide; screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,8 +20,8 @@ from gateway.settings import Settings
 from tests.broadcasts.directory import add_client
 from tests.factories import make_service
 from tests.web.cases import set_service
-from tests.web.conftest import StaffFactory, screenshot_path
-from tests.web.test_browser import Watch, sign_in
+from tests.web.conftest import StaffFactory, Watch, screenshot_path
+from tests.web.test_browser import sign_in
 from tests.web.test_directory_browser import accessible, fits_a_phone
 
 PEOPLE = 24
@@ -33,13 +32,6 @@ async def live_server(aiohttp_server: Any, browser_settings: Settings) -> TestSe
     """The real app on a real port, its clock a weekday morning (quiet hours never hold its texts)."""
     clock = ManualClock(datetime(2030, 3, 4, 15, 30, tzinfo=UTC))
     return await aiohttp_server(create_app(browser_settings, clock=clock))  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-async def watch(page: Page, live_server: TestServer) -> AsyncIterator[Watch]:
-    watched = Watch(page)
-    yield watched
-    assert watched.errors == [], "console errors (CSP violations show up here)"
 
 
 async def test_compose_preview_send_and_watch_progress(

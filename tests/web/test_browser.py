@@ -8,13 +8,12 @@ Every test also fails on any console error, which is where CSP violations appear
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pyotp
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import ConsoleMessage, Dialog, Page
+from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,38 +21,11 @@ from gateway.crypto import Vault
 from gateway.templating import sms_length
 from gateway.web import totp
 from tests.factories import ServiceUnderTest, make_service
-from tests.web.conftest import StaffFactory, screenshot_path
+from tests.web.conftest import StaffFactory, Watch, screenshot_path
 from tests.web.staff import StaffUnderTest
 
 FREE_TEXT = "91b96cb2-3bb9-4806-8eb8-cd401aba9c55"
 HOSTILE_NAME = "<script>alert(1)</script><img src=x onerror=alert(1)>"
-
-
-class Watch:
-    """Dialogs and console errors seen by a page (an alert() from injected markup would be a dialog)."""
-
-    def __init__(self, page: Page) -> None:
-        self.dialogs: list[str] = []
-        self.errors: list[str] = []
-        self.allowed: list[str] = []  # parts of console errors a test expects
-        page.on("dialog", self._dialog)
-        page.on("console", self._console)
-
-    async def _dialog(self, dialog: Dialog) -> None:
-        self.dialogs.append(dialog.message)
-        await dialog.dismiss()
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type == "error" and not any(part in message.text for part in self.allowed):
-            self.errors.append(message.text)
-
-
-@pytest.fixture
-async def watch(page: Page, live_server: TestServer) -> AsyncIterator[Watch]:
-    """Checked before the server stops (so a request cut off by the teardown is not an error)."""
-    watched = Watch(page)
-    yield watched
-    assert watched.errors == [], "console errors (CSP violations show up here)"
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ each. Every page passes axe-core's accessibility rules; screenshots go to test-a
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from aiohttp.test_utils import TestServer
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, expect
@@ -23,8 +21,8 @@ from gateway.crypto import Vault
 from gateway.db import Case, Person, RecordEntry
 from tests.factories import make_service
 from tests.web.cases import make_case
-from tests.web.conftest import StaffFactory, screenshot_path
-from tests.web.test_browser import Watch, sign_in, url
+from tests.web.conftest import StaffFactory, Watch, screenshot_path
+from tests.web.test_browser import sign_in, url
 
 PHONE_TYPED = "(202) 555-0161"
 PHONE = "+12025550161"
@@ -33,13 +31,6 @@ PHONE_WIDTH = 390
 WIDE_ELEMENTS = """width => [...document.querySelectorAll('body *')]
   .filter(e => e.getBoundingClientRect().right > width).slice(0, 10)
   .map(e => `${e.tagName.toLowerCase()}.${e.className} ${Math.round(e.getBoundingClientRect().right)}px`)"""
-
-
-@pytest.fixture
-async def watch(page: Page, live_server: TestServer) -> AsyncIterator[Watch]:
-    watched = Watch(page)
-    yield watched
-    assert watched.errors == [], "console errors (CSP violations show up here)"
 
 
 async def accessible(page: Page, name: str) -> None:

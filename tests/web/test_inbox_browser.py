@@ -30,8 +30,8 @@ from tests.conftest import test_settings as make_settings
 from tests.factories import make_service
 from tests.fakes.twilio_server import FAKE_TWILIO, FakeTwilio, make_fake_twilio
 from tests.web.chat import add_person, set_sms_sender
-from tests.web.conftest import CHEAP_ARGON2, StaffFactory, screenshot_path
-from tests.web.test_browser import Watch, sign_in
+from tests.web.conftest import CHEAP_ARGON2, StaffFactory, Watch, screenshot_path
+from tests.web.test_browser import sign_in
 
 ACCOUNT = "AC" + "3f" * 16
 TOKEN = "fake-twilio-token-for-browser-tests"

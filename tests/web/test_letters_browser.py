@@ -9,7 +9,6 @@ returned-mail form, and opens a letter's PDF. Every page passes axe-core's rules
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +29,8 @@ from tests.conftest import test_settings as settings_for
 from tests.factories import make_service
 from tests.letters.helpers import LETTER_PATH, letter
 from tests.web.cases import make_case
-from tests.web.conftest import CHEAP_ARGON2, StaffFactory, screenshot_path
-from tests.web.test_browser import Watch, sign_in, url
+from tests.web.conftest import CHEAP_ARGON2, StaffFactory, Watch, screenshot_path
+from tests.web.test_browser import sign_in, url
 from tests.web.test_directory_browser import accessible, fits_a_phone
 
 
@@ -39,13 +38,6 @@ from tests.web.test_directory_browser import accessible, fits_a_phone
 def browser_settings(sqlite_url: str, tmp_path: Path) -> Settings:
     """The browser tests' settings, with print batches written into this test's folder."""
     return settings_for(sqlite_url, letters_dir=tmp_path / "batches", **CHEAP_ARGON2)
-
-
-@pytest.fixture
-async def watch(page: Page, live_server: TestServer) -> AsyncIterator[Watch]:
-    watched = Watch(page)
-    yield watched
-    assert watched.errors == [], "console errors (CSP violations show up here)"
 
 
 async def send(server: TestServer, service: Any, **changes: Any) -> uuid.UUID:

@@ -10,8 +10,6 @@ and at 390 px and fits 390 px; screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from aiohttp.test_utils import TestServer
 from axe_playwright_python.async_playwright import Axe
@@ -24,17 +22,10 @@ from gateway.db import ContactPoint, InboundMessage
 from tests.factories import make_service
 from tests.web.cases import unique_phone
 from tests.web.chat import add_conversation
-from tests.web.conftest import StaffFactory, screenshot_path
+from tests.web.conftest import StaffFactory, Watch, screenshot_path
 from tests.web.officer_data import client_with_reply
-from tests.web.test_browser import Watch, sign_in, url
+from tests.web.test_browser import sign_in, url
 from tests.web.test_directory_browser import accessible, fits_a_phone
-
-
-@pytest.fixture
-async def watch(page: Page, live_server: TestServer) -> AsyncIterator[Watch]:
-    watched = Watch(page)
-    yield watched
-    assert watched.errors == [], "console errors (CSP violations show up here)"
 
 
 @pytest.mark.parametrize("width", [1280, 390])

@@ -10,10 +10,8 @@ desktop width and at 390 px, with axe-core's WCAG rules; screenshots in test-art
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,17 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway.crypto import Vault
 from tests.factories import make_service
 from tests.web.cases import make_case
-from tests.web.conftest import StaffFactory, screenshot_path
-from tests.web.test_browser import Watch, sign_in, url
+from tests.web.conftest import StaffFactory, Watch, screenshot_path
+from tests.web.test_browser import sign_in, url
 from tests.web.test_directory_browser import accessible, fits_a_phone
 from tests.web.test_officer_day import add_messages, conversation_of
-
-
-@pytest.fixture
-async def watch(page: Page, live_server: TestServer) -> AsyncIterator[Watch]:
-    watched = Watch(page)
-    yield watched
-    assert watched.errors == [], "console errors (CSP violations show up here)"
 
 
 async def check(page: Page, name: str) -> None:

@@ -11,7 +11,6 @@ axe-core's WCAG rules on every page visited.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -26,20 +25,13 @@ from gateway.jobs.queue import LocalQueue
 from tests.factories import make_service
 from tests.web.cases import make_case, unique_phone
 from tests.web.chat import add_conversation, add_person
-from tests.web.conftest import StaffFactory, screenshot_path
-from tests.web.test_browser import Watch, sign_in, url
+from tests.web.conftest import StaffFactory, Watch, screenshot_path
+from tests.web.test_browser import sign_in, url
 from tests.web.test_directory_browser import accessible
 from tests.web.test_officer_day import conversation_of
 
 WIDTHS = [1280, 390]
 UNREAD_ROW = re.compile(r"\binbox__row--unread\b")
-
-
-@pytest.fixture
-async def watch(page: Page, live_server: TestServer) -> AsyncIterator[Watch]:
-    watched = Watch(page)
-    yield watched
-    assert watched.errors == [], "console errors (CSP violations show up here)"
 
 
 async def check(page: Page, name: str, width: int) -> None:

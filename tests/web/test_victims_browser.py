@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Page, expect
 from sqlalchemy import select
@@ -27,21 +25,9 @@ from gateway.directory.cases import upsert_case
 from gateway.victims.links import follow
 from tests.factories import make_service
 from tests.web.cases import set_service_kind
-from tests.web.conftest import StaffFactory
-from tests.web.test_browser import Watch, sign_in, url
-from tests.web.test_directory_browser import accessible, fits_a_phone
-
-
-@pytest.fixture
-async def watch(page: Page, live_server: TestServer) -> AsyncIterator[Watch]:
-    watched = Watch(page)
-    yield watched
-    assert watched.errors == [], "console errors (CSP violations show up here)"
-
-
-async def checked(page: Page, name: str) -> None:
-    await accessible(page, name)
-    await fits_a_phone(page, name)
+from tests.web.conftest import StaffFactory, Watch
+from tests.web.test_browser import sign_in, url
+from tests.web.test_officer_day_browser import check
 
 
 async def test_intake_timeline_edit_and_unregister(
@@ -66,7 +52,7 @@ async def test_intake_timeline_edit_and_unregister(
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Victims").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Victims")
     await expect(page.get_by_text("No victim is registered yet.")).to_be_visible()
-    await checked(page, "victims_empty")
+    await check(page, "victims_empty")
 
     # the referral intake form; a number that is not a phone number is named beside its field
     watch.allowed.append("status of 400")  # the form answers a mistake with a 400, which Chromium logs
@@ -87,7 +73,7 @@ async def test_intake_timeline_edit_and_unregister(
     await expect(page.locator("#phone-error")).to_be_visible()
     await expect(page.get_by_label("First name")).to_have_value("Vera")  # nothing typed is lost
     await expect(page.get_by_label("Case reference (1)")).to_have_value(reference)
-    await checked(page, "victim_intake_error")
+    await check(page, "victim_intake_error")
     await phone.fill("+12025550143")
     await page.get_by_role("button", name="Save").click()
 
@@ -98,7 +84,7 @@ async def test_intake_timeline_edit_and_unregister(
     await expect(summary).to_contain_text(f"Chris Doe ({reference})")
     await expect(summary).to_contain_text("Text, Letter, then a certified letter")
     await expect(page.get_by_text("Nothing has been sent yet.")).to_be_visible()
-    await checked(page, "victim_timeline")
+    await check(page, "victim_timeline")
     person_path = re.sub(r"^https?://[^/]+", "", page.url)
 
     # the list has them
@@ -106,13 +92,13 @@ async def test_intake_timeline_edit_and_unregister(
     row = page.get_by_test_id("victim-list").get_by_role("row", name=re.compile("Vera Victim"))
     await expect(row).to_contain_text(reference)
     await expect(row).to_contain_text("Registered")
-    await checked(page, "victims_list")
+    await check(page, "victims_list")
 
     # edit: Spanish, address confidential with a substitute address
     await row.get_by_role("link", name="Vera Victim").click()
     await page.get_by_role("link", name="Edit").click()
     await expect(page.get_by_label("First name")).to_have_value("Vera")
-    await checked(page, "victim_edit")
+    await check(page, "victim_edit")
     await page.get_by_label("Language").select_option("es")
     await page.get_by_label("Address confidential: print only the substitute address").check()
     await page.get_by_label("Substitute mailing address").fill("VSU c/o Vera\nPO Box 9\nBoston, MA 02101")
@@ -126,7 +112,7 @@ async def test_intake_timeline_edit_and_unregister(
     await page.get_by_role("link", name="Unregister…").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Unregister Vera Victim?")
     await expect(page.get_by_test_id("unregister-confirm")).to_contain_text(f"Chris Doe ({reference})")
-    await checked(page, "victim_unregister_confirm")
+    await check(page, "victim_unregister_confirm")
     await page.get_by_role("link", name="No, keep them registered").click()
     await expect(page.get_by_role("main").get_by_text(re.compile(r"^Registered for notification"))).to_be_visible()
     await page.get_by_role("link", name="Unregister…").click()
@@ -134,7 +120,7 @@ async def test_intake_timeline_edit_and_unregister(
     await expect(page.get_by_role("main").get_by_text(re.compile(r"^Unregistered ·"))).to_be_visible()
     await expect(page.get_by_test_id("timeline")).to_contain_text("Unregistered (confirmation)")  # told once
     await expect(page.get_by_role("link", name="Unregister…")).to_have_count(0)
-    await checked(page, "victim_unregistered")
+    await check(page, "victim_unregistered")
     async with sqlite_sessions() as db:
         registration = await db.scalar(select(VictimRegistration).where(VictimRegistration.service_id == vsu.id))
         assert registration is not None and registration.status == "unregistered" and registration.confidential
