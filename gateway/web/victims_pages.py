@@ -64,6 +64,17 @@ async def _person(db: AsyncSession, staff: StaffContext, raw: str) -> tuple[Pers
     return found[0], found[1]
 
 
+async def _open(
+    db: AsyncSession, request: web.Request, staff: StaffContext, what: str
+) -> tuple[Person, VictimRegistration, dict[str, Any]]:
+    """The victim of the URL, checked and audited as `what` (404 for anyone else): person, registration,
+    and the registration as the API shows it."""
+    open_victim_data(db, request, staff, what, request.match_info["person_id"])
+    person, reg = await _person(db, staff, request.match_info["person_id"])
+    view = await registration_view(db, request.app[keys.VAULT], staff.service_id, person.external_id or "")
+    return person, reg, view
+
+
 @routes.get("/victims")
 async def list_page(request: web.Request) -> web.StreamResponse:
     staff = signed_in(request)
@@ -200,9 +211,7 @@ async def new_submit(request: web.Request) -> web.StreamResponse:
 async def victim_page(request: web.Request) -> web.StreamResponse:
     staff = signed_in(request)
     async with request.app[keys.SESSIONS]() as db:
-        open_victim_data(db, request, staff, "victim", request.match_info["person_id"])
-        person, reg = await _person(db, staff, request.match_info["person_id"])
-        view = await registration_view(db, request.app[keys.VAULT], staff.service_id, person.external_id or "")
+        person, reg, view = await _open(db, request, staff, "victim")
         notices = await notices_of(db, staff.service_id, registration_id=reg.id)
         statements = await statements_of(db, staff.service_id, reg.id)
         await db.commit()
@@ -223,9 +232,7 @@ async def victim_page(request: web.Request) -> web.StreamResponse:
 async def edit_page(request: web.Request) -> web.StreamResponse:
     staff = signed_in(request)
     async with request.app[keys.SESSIONS]() as db:
-        open_victim_data(db, request, staff, "victim_edit", request.match_info["person_id"])
-        person, _ = await _person(db, staff, request.match_info["person_id"])
-        view = await registration_view(db, request.app[keys.VAULT], staff.service_id, person.external_id or "")
+        person, _, view = await _open(db, request, staff, "victim_edit")
         page = await _form_page(
             request,
             db,
@@ -253,9 +260,7 @@ async def unregister_page(request: web.Request) -> web.StreamResponse:
     """The confirmation before unregistering: whom, what they will stop hearing about, and that they are told."""
     staff = signed_in(request)
     async with request.app[keys.SESSIONS]() as db:
-        open_victim_data(db, request, staff, "victim_unregister", request.match_info["person_id"])
-        person, reg = await _person(db, staff, request.match_info["person_id"])
-        view = await registration_view(db, request.app[keys.VAULT], staff.service_id, person.external_id or "")
+        person, reg, view = await _open(db, request, staff, "victim_unregister")
         await db.commit()
     if reg.status != "active":
         raise see_other(f"/victims/{person.id}")
