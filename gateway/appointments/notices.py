@@ -7,6 +7,7 @@ rendered through the one send path (`gateway.outbound.prepare_notification`):
 | reminder:<s>  | appointment_auto_reminder      | each step of the plan (`gateway.appointments.plans`) |
 | moved:<seq>   | appointment_new_time           | once, when the appointment moves                 |
 | cancelled:<seq> | appointment_cancelled        | once, when it is cancelled                       |
+| back_on:<seq> | appointment_back_on            | once, when a cancelled one is scheduled again    |
 | missed        | appointment_missed             | once, when it is recorded as missed              |
 | reschedule    | appointment_reschedule_ack     | once per "R" reply: the officer will be in touch |
 
@@ -44,9 +45,10 @@ from gateway.templating import Renderer
 REMINDER = "appointment_auto_reminder"
 NEW_TIME = "appointment_new_time"
 CANCELLED = "appointment_cancelled"
+BACK_ON = "appointment_back_on"
 MISSED = "appointment_missed"
 RESCHEDULE_ACK = "appointment_reschedule_ack"
-SLUGS = (REMINDER, NEW_TIME, CANCELLED, MISSED, RESCHEDULE_ACK)
+SLUGS = (REMINDER, NEW_TIME, CANCELLED, BACK_ON, MISSED, RESCHEDULE_ACK)
 LANGUAGES = ("en", "es")
 NONE = "-"  # an optional value left out (the template checks for it)
 

@@ -16,7 +16,10 @@ For each appointment, by its status and the change it had:
     notification due at the step's time (`scheduled_for` = `next_attempt_at`; the scheduler sends
     it then). A step already past, or not before the start, is skipped, and the case record says
     so once. Running the hook again with nothing changed therefore writes nothing;
-  - MOVED also writes one "new time" message (`moved:<sequence>`), sent now.
+  - MOVED also writes one "new time" message (`moved:<sequence>`), sent now;
+  - CREATED at a sequence above 0 is a cancelled appointment scheduled again (its cancel raised the
+    sequence; a new one is at 0): one "on again" message (`back_on:<sequence>`), sent now, since the
+    client was told not to come and a reminder may not be due before it;
 * cancelled: pending messages cancelled, and one "cancelled" notice (`cancelled:<sequence>`) now.
 * missed (OUTCOME): pending messages cancelled, the follow-up message to the client and an alert
   to the officer (`gateway.appointments.tasks`), once each.
@@ -43,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.api.intake import insert_notifications
 from gateway.appointments import FINISHED, AppointmentStatus, Change
 from gateway.appointments.notices import (
+    BACK_ON,
     CANCELLED,
     MISSED,
     NEW_TIME,
@@ -67,7 +71,7 @@ ACTOR = "gateway:reminders"
 QUESTION_KIND = "appointment"
 CHUNK = 1000
 # steps whose message is only worth sending for the start time it names
-TIMED = ("reminder:", "moved:")
+TIMED = ("reminder:", "moved:", "back_on:")
 
 
 @dataclass(frozen=True)
@@ -277,6 +281,8 @@ def _plan_one(
             notes.append(f"reminders {', '.join(skipped)} before not planned: that time had passed")
         if Change.MOVED in kinds and a.starts_at > now:
             add(NEW_TIME, f"moved:{a.sequence}", None, a.starts_at)
+        elif Change.CREATED in kinds and a.sequence > 0 and a.starts_at > now:
+            add(BACK_ON, f"back_on:{a.sequence}", None, a.starts_at)
     if notes:
         summary = "Appointment messages: " + "; ".join(notes)
         batch.entries.append(NewEntry(a.case_id, RecordKind.OUTBOUND, ACTOR, summary, {"appointment_id": str(a.id)}))

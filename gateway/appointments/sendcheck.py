@@ -7,7 +7,7 @@ message:
   finished, has moved (its start is not the message's `send_before`), or has begun, is stale: it
   is `cancelled` with the reason, and nothing is sent. So a write path that forgot the hook, or a
   race with one, never sends a wrong time;
-* an email reminder, new time or cancellation gets the appointment's `.ics` invitation as it is now
+* an email reminder, new time, "on again" or cancellation gets the appointment's `.ics` invitation as it is now
   (`gateway.appointments.ics`); a missed follow-up or a reply's acknowledgment gets none.
 
 `ask_questions` runs once the batch's rows are claimed, in the same transaction: each reminder and

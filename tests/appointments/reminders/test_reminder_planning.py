@@ -155,6 +155,34 @@ async def test_cancelled_sends_one_notice_and_nothing_more(
     assert len(await messages_of(sessions, visit)) == 2
 
 
+async def test_a_cancelled_appointment_scheduled_again_says_so_once_and_is_planned_afresh(
+    sessions: async_sessionmaker[AsyncSession], vault: Vault, service: ServiceUnderTest
+) -> None:
+    """Told "you do not need to come", the client is told it is on again (a reminder may not fall due
+    before it), and the plan is written again beside the cancelled reminders."""
+    client = await add_client(sessions, vault, service.id)
+    visit = await add_appointment(sessions, vault, client, chicago("2027-01-08T10:30"), now=NOW)
+    await change_appointment(sessions, vault, visit, Change.CANCELLED, now=NOW, status="cancelled")
+
+    # as the write paths reinstate it: scheduled, the sequence raised again, told CREATED
+    send_now = await change_appointment(sessions, vault, visit, Change.CREATED, now=NOW, status="scheduled", sequence=2)
+
+    messages = await messages_of(sessions, visit)
+    assert sorted((m.appointment_step, m.status) for m in messages) == [
+        ("back_on:2", S.CREATED),
+        ("cancelled:1", S.CREATED),
+        ("reminder:1d", S.CANCELLED),
+        ("reminder:1d", S.CREATED),
+    ]
+    [back_on] = [m for m in messages if m.appointment_step == "back_on:2"]
+    assert send_now == [back_on.id] and back_on.send_before == chicago("2027-01-08T10:30")
+    assert "office visit on Friday 8 January 2027 at 10:30 am CST" in vault.open(back_on.body_enc)
+    assert "is on again" in vault.open(back_on.body_enc)
+    # the hook again with nothing changed writes nothing
+    assert await change_appointment(sessions, vault, visit, Change.CREATED, now=NOW) == []
+    assert len(await messages_of(sessions, visit)) == 4
+
+
 async def test_missed_sends_the_follow_up_and_alerts_the_officer(
     sessions: async_sessionmaker[AsyncSession], vault: Vault, service: ServiceUnderTest
 ) -> None:
