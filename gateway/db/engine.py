@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -50,14 +51,36 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def analyze_in_transaction(db: AsyncSession | AsyncConnection, *tables: str) -> None:
-    """Refresh PostgreSQL's statistics of `tables` inside the caller's transaction (nothing on SQLite).
+ANALYZE_LOCK_WAIT = "200ms"
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout
+
+
+async def analyze_in_transaction(db: AsyncSession | AsyncConnection, *tables: str) -> bool:
+    """Refresh PostgreSQL's statistics of `tables` inside the caller's transaction (nothing on SQLite);
+    whether it did.
 
     A big write (an import, a broadcast's recipients) goes in one transaction, which autovacuum cannot
     see until it commits and then only at its next round; on a fresh install the planner meanwhile
     knows nothing of the tables and scans them whole for look-ups by id (a first import of 100,000
     appointments: 52 s of 105; a 100,000-recipient broadcast: PostgreSQL's CPU a message 0.54 ms, not
-    0.23). ANALYZE run in the transaction counts its own new rows, so what follows uses the indexes."""
+    0.23). ANALYZE run in the transaction counts its own new rows, so what follows uses the indexes.
+
+    ANALYZE's lock (SHARE UPDATE EXCLUSIVE) is held to the end of the transaction and two of them
+    conflict, so while one big write holds it another's ANALYZE would wait for that whole write: it
+    waits ANALYZE_LOCK_WAIT at most and is skipped (a savepoint keeps the caller's transaction whole).
+    Ordinary reads and writes of the tables do not conflict with it."""
     dialect = db.dialect if isinstance(db, AsyncConnection) else db.get_bind().dialect
-    if dialect.name == "postgresql":
-        await db.execute(text(f"ANALYZE {', '.join(tables)}"))
+    if dialect.name != "postgresql":
+        return False
+    before = await db.scalar(text("SELECT current_setting('lock_timeout')"))
+    try:
+        async with db.begin_nested():
+            await db.execute(text(f"SET LOCAL lock_timeout = '{ANALYZE_LOCK_WAIT}'"))
+            await db.execute(text(f"ANALYZE {', '.join(tables)}"))
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        return False
+    finally:  # SET LOCAL outlives a released savepoint: the rest of the transaction keeps its own setting
+        await db.execute(text("SELECT set_config('lock_timeout', :value, true)"), {"value": before})
+    return True
