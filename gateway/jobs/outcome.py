@@ -178,6 +178,24 @@ def _change(settings: Settings, sent: Sent, breaker: Recorded | None = None) -> 
     """The status change a send's outcome calls for, and the retry delay when it is a retry (0.0: held
     for its provider's breaker, no job of its own)."""
     n, attempt, result = sent.notification, sent.attempt, sent.result
+    # A message released from its breaker's backlog (`gateway.jobs.held`) that did not get through while
+    # the breaker drains goes back to the head of that backlog, not to a retry of its own: the next
+    # release takes the oldest first, so the sender's acceptance order survives a timeout or a full slot.
+    back_in_line = (
+        breaker is not None
+        and breaker.after is BreakerState.DRAINING
+        and n.held_for is not None
+        and n.held_for == sent.breaker
+        and (result is None or (isinstance(result, ChannelError) and result.provider_wide))
+    )
+    if back_in_line:
+        held: dict[str, object] = {"attempts": attempt - 1, "held_for": n.held_for}
+        held |= {"next_attempt_at": None, "rate_slot_at": None}
+        why = "no free send slot in time"
+        if isinstance(result, ChannelError):
+            held["waiting_since"] = n.waiting_since or utcnow()
+            why = failure_reason(result, sent.recipient)
+        return Change(n.id, attempt, S.SENDING, S.CREATED, f"held again, first in line: {why}", held), 0.0
     if result is None:  # not attempted after all: `created` again, with the attempt it had, due soon;
         # it keeps the send slot it was claimed in (no second token)
         soon = utcnow() + timedelta(seconds=GIVE_BACK_SECONDS)
@@ -223,8 +241,8 @@ async def record_outcomes(
         if n.id not in applied:
             log.warning("delivery.claim_lost", notification_id=str(n.id), attempt=sent.attempt)
             verdicts.append(Verdict(n.id, "claim lost"))
-        elif delay == 0.0 and isinstance(sent.result, ChannelError):
-            verdicts.append(Verdict(n.id, "provider failed, held"))
+        elif delay == 0.0:  # held for its breaker: released again in order, no job of its own
+            verdicts.append(Verdict(n.id, "provider failed, held" if sent.result is not None else "held"))
         elif delay is not None:
             code = sent.result.code if isinstance(sent.result, ChannelError) else None
             outcome = "retry" if sent.result is not None else "given back"
