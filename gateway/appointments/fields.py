@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from gateway.appointments import AppointmentKind, AppointmentStatus, LocationKind
 from gateway.directory import fields as f
 from gateway.directory.fields import FieldErrors
-from gateway.localtime import NonexistentTime, UnknownZone, from_local, zone
+from gateway.localtime import NonexistentTime, from_local
 
 KINDS = tuple(k.value for k in AppointmentKind)
 STATUSES = tuple(s.value for s in AppointmentStatus)
@@ -88,7 +88,7 @@ def validate_appointment(raw: Mapping[str, Any]) -> AppointmentInput:
     person = f.text(raw, "person", errors)
     kind = _choice(raw, "kind", KINDS, None, errors)
     title = f.text(raw, "title", errors)
-    time_zone = _time_zone(raw, errors)
+    time_zone = f.timezone(raw, errors, "time_zone")
     starts_at = parse_start(raw.get("starts_at"), errors)
     duration = _duration(raw.get("duration_minutes"), errors)
     location_kind = _choice(raw, "location_kind", LOCATION_KINDS, LocationKind.ADDRESS.value, errors)
@@ -154,18 +154,6 @@ def resolve_start(starts_at: datetime, zone_name: str, field: str = "starts_at")
                 "past it that night; choose another time"
             }
         ) from None
-
-
-def _time_zone(raw: Mapping[str, Any], errors: f.Collector) -> str | None:
-    value = f.text(raw, "time_zone", errors)
-    if value is None:
-        return None
-    try:
-        zone(value)
-    except UnknownZone:
-        errors.add("time_zone", f"{value!r} is not a time zone name such as America/Chicago")
-        return None
-    return value
 
 
 def _choice(

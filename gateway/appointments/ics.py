@@ -16,18 +16,11 @@ from email.utils import parseaddr
 from icalendar import Calendar, Event, vCalAddress, vText
 
 from gateway.appointments import AppointmentStatus, LocationKind
+from gateway.appointments.words import KIND_WORDS
 from gateway.db import Appointment
 
 UID_DOMAIN = "appointments.gateway"
 PRODID = "-//Justice Messaging Gateway//Appointments//EN"
-KIND_WORDS = {
-    "office_visit": "Office visit",
-    "drug_test": "Drug test",
-    "group_session": "Group session",
-    "court_hearing": "Court hearing",
-    "job_interview": "Job interview",
-    "workshop": "Workshop",
-}
 
 
 def event_uid(appointment: Appointment) -> str:

@@ -28,7 +28,7 @@ from gateway import keys
 from gateway.broadcasts.audience import AudienceKind, LeftOut, Resolved, resolve_directory
 from gateway.broadcasts.content import Content, load_content
 from gateway.broadcasts.preview import Screened, screen
-from gateway.broadcasts.upload import check_list
+from gateway.broadcasts.upload import CheckedList, check_list
 from gateway.broadcasts.write import write_recipients
 from gateway.clock import Clock
 from gateway.crypto import Vault
@@ -104,6 +104,20 @@ def open_upload(vault: Vault, sealed: str) -> tuple[list[str], list[tuple[int, l
     return document["header"], [(int(n), cells) for n, cells in document["rows"]], document["filename"]
 
 
+def check_upload(deps: Deps, broadcast: Broadcast, content: Content) -> CheckedList | None:
+    """The broadcast's uploaded list checked row by row for its content (None: it has no list)."""
+    if broadcast.upload_enc is None:
+        return None
+    header, rows, _ = open_upload(deps.vault, broadcast.upload_enc)
+    return check_list(
+        header,
+        rows,
+        fields=content.fields(deps.renderer),
+        channels=content.channels,
+        region=deps.settings.default_region,
+    )
+
+
 async def content_of(deps: Deps, service: Service, broadcast: Broadcast) -> Content:
     message = deps.vault.open(broadcast.message_enc) if broadcast.message_enc else None
     return await load_content(
@@ -124,16 +138,9 @@ async def resolve(deps: Deps, db: AsyncSession, service: Service, broadcast: Bro
         return await resolve_directory(
             db, deps.vault, service.id, service.timezone, kind, str(spec["value"]), content.channels
         )
-    if broadcast.upload_enc is None:
+    checked = check_upload(deps, broadcast, content)
+    if checked is None:
         return Resolved()
-    header, rows, _ = open_upload(deps.vault, broadcast.upload_enc)
-    checked = check_list(
-        header,
-        rows,
-        fields=content.fields(deps.renderer),
-        channels=content.channels,
-        region=deps.settings.default_region,
-    )
     bad = sorted({e.row for e in checked.errors})
     return Resolved(checked.recipients, [LeftOut(f"row {n}", "the row has errors") for n in bad])
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.appointments.fields import FIELDS as APPOINTMENT_FIELDS
 from gateway.directory.person_fields import CHANNELS
 
 LIST_SEPARATOR = ";"
@@ -38,22 +39,7 @@ PEOPLE_REQUIRED = ("external_id", "first_name", "last_name")
 CASE_COLUMNS = ("reference", "client", "assigned_to", "status", "program", "office", "tags", "supervision_level")
 CASE_REQUIRED = ("reference",)
 # Appointments: `gateway.appointments.importer` (the API's field names, plus `external_id`).
-APPOINTMENT_COLUMNS = (
-    "external_id",
-    "case_reference",
-    "person",
-    "kind",
-    "title",
-    "starts_at",
-    "time_zone",
-    "duration_minutes",
-    "location_kind",
-    "location",
-    "staff",
-    "bring",
-    "notes",
-    "status",
-)
+APPOINTMENT_COLUMNS = ("external_id", *APPOINTMENT_FIELDS)
 APPOINTMENT_REQUIRED = ("external_id", "case_reference", "kind", "starts_at")
 COLUMNS = {
     "people": (PEOPLE_COLUMNS, PEOPLE_REQUIRED),

@@ -101,15 +101,16 @@ def language(raw: Mapping[str, Any], errors: Collector) -> str:
     return "-".join([primary] + [p.upper() if len(p) == 2 else p for p in parts[1:]])
 
 
-def timezone(raw: Mapping[str, Any], errors: Collector) -> str | None:
-    """An IANA time zone name, or None (unknown: quiet hours fall back to the number's, then the service's)."""
-    value = text(raw, "timezone", errors)
+def timezone(raw: Mapping[str, Any], errors: Collector, name: str = "timezone") -> str | None:
+    """An IANA time zone name in field `name`, or None (a person's: quiet hours then fall back to the
+    number's, then the service's)."""
+    value = text(raw, name, errors)
     if value is None:
         return None
     try:
         zone(value)
     except UnknownZone:
-        errors.add("timezone", f"{value!r} is not a time zone name such as America/Chicago")
+        errors.add(name, f"{value!r} is not a time zone name such as America/Chicago")
         return None
     return value
 

@@ -125,6 +125,17 @@ async def new_form(request: web.Request) -> web.StreamResponse:
         choices = await _staff_choices(db, staff)
     form = dict.fromkeys(FORM, "") | {"kind": "office_visit", "duration_minutes": "60", "location_kind": "address"}
     form["staff"] = officer
+    return _add_page(request, case, form, zone, choices)
+
+
+def _add_page(
+    request: web.Request,
+    case: Case,
+    form: dict[str, str],
+    zone: str,
+    choices: list[tuple[str, str]],
+    problems: dict[str, str] | None = None,
+) -> web.Response:
     return _page(
         request,
         title=f"Add an appointment to case {case.external_ref}",
@@ -133,6 +144,8 @@ async def new_form(request: web.Request) -> web.StreamResponse:
         form=form,
         zone=zone,
         staff_choices=choices,
+        problems=problems,
+        status=400 if problems else 200,
     )
 
 
@@ -165,17 +178,7 @@ async def add_appointment(request: web.Request) -> web.StreamResponse:
             except FieldErrors as exc:
                 problems = {FORM_FIELD.get(k, k): v for k, v in exc.errors.items()}
         if written is None:
-            return _page(
-                request,
-                title=f"Add an appointment to case {case.external_ref}",
-                action=f"{case_url(case.external_ref)}/appointments/new",
-                back=case_url(case.external_ref),
-                form=form,
-                zone=zone,
-                staff_choices=await _staff_choices(db, staff),
-                problems=problems,
-                status=400,
-            )
+            return _add_page(request, case, form, zone, await _staff_choices(db, staff), problems)
         audit.by_staff(db, request, staff, "appointment.add", target=str(written.appointment.id))
         await db.commit()
     await deliver(request, written)

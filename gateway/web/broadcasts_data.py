@@ -107,17 +107,7 @@ async def page_context(request: web.Request, staff: StaffContext, broadcast: Bro
 
 async def _row_errors(deps: Deps, broadcast: Broadcast, content: Any) -> list[Any]:
     """The uploaded list's problems by row and column (the first 100)."""
-    if broadcast.upload_enc is None:
-        return []
-    from gateway.broadcasts.lifecycle import open_upload
-    from gateway.broadcasts.upload import check_list
+    from gateway.broadcasts.lifecycle import check_upload
 
-    header, rows, _ = open_upload(deps.vault, broadcast.upload_enc)
-    checked = check_list(
-        header,
-        rows,
-        fields=content.fields(deps.renderer),
-        channels=content.channels,
-        region=deps.settings.default_region,
-    )
-    return checked.errors[:100]
+    checked = check_upload(deps, broadcast, content)
+    return [] if checked is None else checked.errors[:100]
