@@ -25,11 +25,12 @@ from gateway.clock import SYSTEM_CLOCK
 from gateway.crypto import Vault
 from gateway.db import Case, CaseParticipant, ContactPoint, Notification, Person, Service, StaffUser
 from gateway.domain import Channel, ContactKind, KeyType, ParticipantRole
-from gateway.inbound.pipeline import InboundDeps, run_pipeline, shared_renderer
+from gateway.inbound.pipeline import InboundDeps, run_pipeline
 from gateway.inbound.store import Arrival, store_inbound
 from gateway.outbound import prepare_notification
 from gateway.settings import Settings
 from gateway.template_store import TemplateStore
+from gateway.templating import shared_renderer
 from gateway.web.passwords import Passwords
 
 STAFF_EMAIL = "officer@demo.gateway.example"

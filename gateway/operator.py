@@ -21,11 +21,12 @@ from gateway.cli import parse_uuid
 from gateway.commands import CommandError
 from gateway.db import Case, RecordEntry, Service
 from gateway.db.engine import engine_from_settings, session_factory
-from gateway.inbound.pipeline import InboundDeps, shared_renderer
+from gateway.inbound.pipeline import InboundDeps
 from gateway.inbound.replay import failed_ids, replay
 from gateway.key_admin import list_keys, revoke_key
 from gateway.record import verify_chain
 from gateway.settings import Settings
+from gateway.templating import shared_renderer
 
 
 async def record_verify(settings: Settings, args: argparse.Namespace) -> int:

@@ -84,6 +84,8 @@ def prepare_notification(
     send_before: datetime | None = None,
     quiet_override: str | None = None,
     rendered: Rendered | None = None,
+    index: str | None = None,
+    notification_id: uuid.UUID | None = None,
 ) -> Prepared:
     """Check everything and build the row; raises an ApiError on the first problem.
 
@@ -93,7 +95,9 @@ def prepare_notification(
     so quiet hours hold it; `send_before`: not sent at or after this time; `quiet_override`: the recorded
     reason an urgent victim-safety notice may go at any hour (`gateway.sendtime.quiet_hours`).
     `rendered`: the message as the caller already rendered it with this template and personalisation
-    (a broadcast renders each message once, to preview and screen it), so it is not rendered again.
+    (a broadcast renders each message once, to preview and screen it), so it is not rendered again;
+    `index`: the recipient's blind index, when the caller has it already; `notification_id`: the row's id
+    when the caller derives it (a broadcast's, `gateway.broadcasts.write.recipient_ids`), else a new one.
     """
     if template is None:
         raise BadRequest("Template not found")
@@ -102,7 +106,7 @@ def prepare_notification(
     rendered = rendered or render_for(renderer, template, personalisation)
     now = utcnow()
     row: dict[str, Any] = {
-        "id": new_id(),
+        "id": notification_id or new_id(),
         "service_id": service_id,
         "api_key_id": api_key_id,
         "key_type": key_type.value,
@@ -113,7 +117,7 @@ def prepare_notification(
         "idempotency_key": idempotency_key,
         "request_hash": request_hash,
         "recipient_enc": vault.seal(recipient),
-        "recipient_index": recipient_index(vault, channel, recipient),
+        "recipient_index": index or recipient_index(vault, channel, recipient),
         "subject_enc": vault.seal_optional(rendered.subject),
         "body_enc": vault.seal(rendered.body),
         "sender": sender,

@@ -32,7 +32,7 @@ from gateway.api.paging import newest_first, parse_id
 from gateway.api.present import timestamp
 from gateway.broadcasts.audience import AudienceKind
 from gateway.broadcasts.content import Content, load_content
-from gateway.broadcasts.lifecycle import B
+from gateway.broadcasts.lifecycle import B, seal_upload
 from gateway.broadcasts.preview import screen
 from gateway.broadcasts.pump import start_pump
 from gateway.broadcasts.upload import HeaderError, check_list, read_csv_text
@@ -190,7 +190,9 @@ async def post_bulk(request: web.Request) -> web.Response:
         "api_key_id": who.key_id,
         "key_type": who.key_type.value,
         "audience": f"API bulk job: {str(data['name']).strip()}"[:500],
-        "audience_spec": {"kind": AudienceKind.UPLOAD.value, "value": "api"},
+        # the rows, sealed, and the template's channel: what a writer needs to resume (gateway.broadcasts.takeover)
+        "audience_spec": {"kind": AudienceKind.UPLOAD.value, "value": "api", "channel": template.channel.value},
+        "upload_enc": seal_upload(vault, header, list(enumerate(body, start=1)), str(data["name"]).strip()),
         "template_id": template.id,
         "template_version": template.version,
         "status": status,
@@ -202,6 +204,10 @@ async def post_bulk(request: web.Request) -> web.Response:
         "started_at": None if later else now,
         "pump_token": token,
     }
+
+    async def started() -> None:
+        await start_pump(app[keys.QUEUE], bid, token, defer_by=(when - now).total_seconds() if later and when else None)
+
     await write_recipients(
         app[keys.ENGINE],
         vault,
@@ -214,8 +220,8 @@ async def post_bulk(request: web.Request) -> web.Response:
         api_key_id=who.key_id,
         broadcast_values={},
         new_broadcast=new,
+        started=started,
     )
-    await start_pump(app[keys.QUEUE], bid, token, defer_by=(when - now).total_seconds() if later and when else None)
     async with app[keys.SESSIONS]() as db:
         job = await db.get(Broadcast, bid)
         assert job is not None

@@ -21,7 +21,6 @@ renderer refuses a blank value).
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from gateway.errors import ApiError
 from gateway.localtime import UnknownZone, to_local, zone
 from gateway.outbound import prepare_notification
 from gateway.template_store import TemplateRow, _row
-from gateway.templating import Renderer
+from gateway.templating import shared_renderer
 
 REMINDER = "appointment_auto_reminder"
 NEW_TIME = "appointment_new_time"
@@ -67,11 +66,6 @@ _WHERE = {
     "es": {LocationKind.ADDRESS: "en {place}", LocationKind.PHONE: "por teléfono",
            LocationKind.VIDEO: "por video: {place}"},
 }  # fmt: skip
-
-
-@functools.cache
-def renderer() -> Renderer:
-    return Renderer()
 
 
 def language_of(person_language: str | None) -> str:
@@ -254,7 +248,7 @@ def message_row(
     try:
         prepared = prepare_notification(
             vault=vault,
-            renderer=renderer(),
+            renderer=shared_renderer(),
             template=templates.get(a.service_id, slug, channel, person.language),
             channel=channel,
             recipient=person.address,

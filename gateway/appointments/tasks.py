@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.appointments.notices import Templates, renderer, say_when
+from gateway.appointments.notices import Templates, say_when
 from gateway.crypto import Vault
 from gateway.db import Appointment, Case, Service, StaffUser
 from gateway.db.base import padded
@@ -29,6 +29,7 @@ from gateway.errors import ApiError
 from gateway.outbound import prepare_notification
 from gateway.recipients import InvalidRecipient, normalise_email
 from gateway.record import NewEntry
+from gateway.templating import shared_renderer
 
 ALERT = "staff_appointment_alert"
 ACTOR = "gateway:reminders"
@@ -87,7 +88,7 @@ async def officer_alert_rows(
         try:
             prepared = prepare_notification(
                 vault=vault,
-                renderer=renderer(),
+                renderer=shared_renderer(),
                 template=templates.get(a.service_id, ALERT, Channel.EMAIL, "en"),
                 channel=Channel.EMAIL,
                 recipient=normalise_email(officer.email),

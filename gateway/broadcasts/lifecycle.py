@@ -5,9 +5,10 @@ send) → scheduled | sending → finished; paused and resumed; cancelled.
 500) is not sent by the person who wrote it: they ask, and a supervisor or an admin who is not them
 approves (which sends it). The web layer audits both. **Sending** resolves the audience again (so the
 list sent is the list as it is now), screens it (`gateway.broadcasts.preview.screen`) and writes the
-recipients (`gateway.broadcasts.write`) with the broadcast's new status in one transaction; a claim
-first (a conditional UPDATE from draft or approved) makes a second click or a second approver a no-op.
-Then the pump job (`gateway.broadcasts.pump`) is enqueued, due at the scheduled time if there is one.
+recipients (`gateway.broadcasts.write`), a chunk a transaction, the first with the broadcast's new
+status; a claim first (a conditional UPDATE from draft or approved) makes a second click or a second
+approver a no-op. The pump job (`gateway.broadcasts.pump`) is enqueued once the first chunk is in, due
+at the scheduled time if there is one, so the first texts go while the rest are written.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from gateway.clock import Clock
 from gateway.crypto import Vault
 from gateway.db import Broadcast, Service
 from gateway.db.base import utcnow
+from gateway.domain import Channel, KeyType
 from gateway.jobs.queue import JobQueue
 from gateway.settings import Settings
 from gateway.template_store import TemplateStore
@@ -120,6 +122,7 @@ def check_upload(deps: Deps, broadcast: Broadcast, content: Content) -> CheckedL
 
 async def content_of(deps: Deps, service: Service, broadcast: Broadcast) -> Content:
     message = deps.vault.open(broadcast.message_enc) if broadcast.message_enc else None
+    channel = broadcast.audience_spec.get("channel")  # an API job: its template's channel only
     return await load_content(
         deps.templates,
         service.id,
@@ -127,6 +130,7 @@ async def content_of(deps: Deps, service: Service, broadcast: Broadcast) -> Cont
         message=message,
         common=broadcast.audience_spec.get("common") or {},
         service_name=service.name,
+        channels=frozenset({Channel(channel)}) if channel else None,
     )
 
 
@@ -145,9 +149,10 @@ async def resolve(deps: Deps, db: AsyncSession, service: Service, broadcast: Bro
     return Resolved(checked.recipients, [LeftOut(f"row {n}", "the row has errors") for n in bad])
 
 
-async def screened_audience(
-    deps: Deps, broadcast_id: uuid.UUID, service_id: uuid.UUID
-) -> tuple[Broadcast, Service, Content, Screened, list[LeftOut]]:
+Ready = tuple[Broadcast, Service, Content, Screened, list[LeftOut]]
+
+
+async def screened_audience(deps: Deps, broadcast_id: uuid.UUID, service_id: uuid.UUID) -> Ready:
     async with deps.sessions() as db:
         broadcast = await db.get(Broadcast, broadcast_id)
         service = await db.get(Service, service_id)
@@ -162,7 +167,8 @@ async def screened_audience(
 async def send(deps: Deps, broadcast_id: uuid.UUID, service_id: uuid.UUID, *, approved: bool = False) -> int:
     """Send (or schedule) a draft, or an approved broadcast; how many recipients were written. NotNow
     when it needs approval first or is no longer a draft."""
-    broadcast, service, content, screened, left_out = await screened_audience(deps, broadcast_id, service_id)
+    ready = await screened_audience(deps, broadcast_id, service_id)
+    broadcast, service, _, screened, _ = ready
     if not screened.kept:
         raise NotNow("Nobody in this audience can be sent this message: see who is left out and why.")
     if broadcast.status == B.DRAFT and len(screened.kept) > service.broadcast_approval_threshold:
@@ -175,42 +181,59 @@ async def send(deps: Deps, broadcast_id: uuid.UUID, service_id: uuid.UUID, *, ap
         claimed = await db.execute(
             update(Broadcast)
             .where(Broadcast.id == broadcast_id, Broadcast.status.in_(SENDABLE))
-            .values(status=B.SENDING.value, updated_at=utcnow())
+            .values(status=B.SENDING.value, updated_at=utcnow(), writing_at=utcnow())
         )
         await db.commit()
     if not claimed.rowcount:  # type: ignore[attr-defined]
         raise NotNow("This broadcast has already been sent or cancelled.")
+    try:
+        return await write_out(deps, ready)
+    except Exception:
+        async with deps.sessions() as db:  # nothing written yet: back as it was (else the sweeper takes over)
+            await db.execute(
+                update(Broadcast)
+                .where(
+                    Broadcast.id == broadcast_id, Broadcast.status == B.SENDING.value, Broadcast.recipient_count == 0
+                )
+                .values(status=previous, writing_at=None)
+            )
+            await db.commit()
+        raise
+
+
+async def write_out(deps: Deps, ready: Ready) -> int:
+    """Write a claimed broadcast's recipients and start its pump once the first chunk is in (so sending
+    begins while the rest are written); how many this call wrote. Also how the sweeper resumes a writer
+    that died (`gateway.broadcasts.takeover`): the rows already written are skipped."""
+    broadcast, service, content, screened, left_out = ready
+    from gateway.broadcasts.pump import start_pump  # the pump imports the delivery jobs
+
     now = deps.clock.now()
     later = broadcast.scheduled_for is not None and broadcast.scheduled_for > now
     token = secrets.token_hex(8)
-    values: dict[str, Any] = {
-        "status": (B.SCHEDULED if later else B.SENDING).value,
-        "left_out_count": len(left_out),
-        "started_at": None if later else now,
-        "pump_token": token,
-    }
-    try:
-        written = await write_recipients(
-            deps.engine,
-            deps.vault,
-            deps.renderer,
-            service,
-            broadcast_id,
-            content,
-            list(screened.kept),
-            created_by=broadcast.created_by_staff_id,
-            broadcast_values=values,
-        )
-    except Exception:
-        async with deps.sessions() as db:
-            await db.execute(update(Broadcast).where(Broadcast.id == broadcast_id).values(status=previous))
-            await db.commit()
-        raise
-    from gateway.broadcasts.pump import start_pump  # the pump imports the delivery jobs
-
+    values: dict[str, Any] = {"left_out_count": len(left_out), "pump_token": token}
+    if broadcast.status != B.PAUSED:  # a paused one resumed by the sweeper stays paused
+        values |= {"status": (B.SCHEDULED if later else B.SENDING).value}
+        values |= {"started_at": None if later else (broadcast.started_at or now)}
     delay = (broadcast.scheduled_for - now).total_seconds() if later and broadcast.scheduled_for else None
-    await start_pump(deps.queue, broadcast_id, token, defer_by=delay)
-    return written
+
+    async def started() -> None:
+        await start_pump(deps.queue, broadcast.id, token, defer_by=delay)
+
+    return await write_recipients(
+        deps.engine,
+        deps.vault,
+        deps.renderer,
+        service,
+        broadcast.id,
+        content,
+        list(screened.kept),
+        key_type=KeyType(broadcast.key_type),
+        api_key_id=broadcast.api_key_id,
+        created_by=broadcast.created_by_staff_id,
+        broadcast_values=values,
+        started=started,
+    )
 
 
 async def request_approval(sessions: async_sessionmaker[AsyncSession], broadcast_id: uuid.UUID) -> None:

@@ -15,8 +15,9 @@ broadcast) runs every TICK seconds and each time:
    whenever it hands out nothing), and runs again after TICK.
 
 So the job queue holds at most a window of a broadcast's messages at any time, and a priority job
-waits behind no more than that. When no row is left to hand out, the broadcast is `finished` (rows
-still in flight finish through the delivery path; progress keeps counting them).
+waits behind no more than that. When no row is left to hand out and the writer has written the last
+(`written_at`), the broadcast is `finished` (rows still in flight finish through the delivery path;
+progress keeps counting them). While the writer is still at work the chain keeps ticking.
 
 **One chain.** Each run claims the broadcast's tick with a conditional UPDATE on its `pump_token`: a
 second chain (the sweeper restarting one it thought lost, an arq retry after a worker died) finds the
@@ -82,12 +83,19 @@ async def pump_broadcast(ctx: JobContext, broadcast_id: str, token: str) -> str:
             return "not this chain's, or not sending"
         row = (
             await db.execute(
-                select(Broadcast.status, Broadcast.scheduled_for, Broadcast.service_id, Service.sms_per_second)
+                select(
+                    Broadcast.status,
+                    Broadcast.scheduled_for,
+                    Broadcast.service_id,
+                    Broadcast.written_at,
+                    Service.sms_per_second,
+                )
                 .join(Service, Service.id == Broadcast.service_id)
                 .where(Broadcast.id == bid)
             )
         ).one()
-        status, scheduled_for, service_id, sms_per_second = row
+        status, scheduled_for, service_id, written_at, sms_per_second = row
+        writing = written_at is None  # its writer is still adding recipients (gateway.broadcasts.write)
         if scheduled_for is not None and scheduled_for > now:
             # not yet: the sweeper starts a chain once it is due (`restart_lost_pumps`), not a poll until then
             await db.commit()
@@ -139,7 +147,7 @@ async def pump_broadcast(ctx: JobContext, broadcast_id: str, token: str) -> str:
         if not handed:
             left = int(await db.scalar(select(func.count()).where(*mine, Notification.next_attempt_at.is_(None))) or 0)
             waiting = int(await db.scalar(select(func.count()).where(*mine)) or 0)
-            if not left and not waiting:
+            if not left and not waiting and not writing:
                 await db.execute(
                     update(Broadcast)
                     .where(Broadcast.id == bid, Broadcast.status == B.SENDING.value)
@@ -150,7 +158,7 @@ async def pump_broadcast(ctx: JobContext, broadcast_id: str, token: str) -> str:
         await enqueue_delivery_batches(ctx["queue"], handed, settings.delivery_batch_size)
     if not handed or _first_tick_of_a_second(wall.timestamp()):  # the page's figures: about once a second
         await publish_progress(ctx, service_id, bid)
-    if handed or left:
+    if handed or left or writing:
         await _again(ctx["queue"], bid, token, TICK)
     # Otherwise every row is handed out: rows held for later (quiet hours, retries) go by the delivery path
     # on their own. The chain ends here rather than polling for hours; the sweeper's `restart_lost_pumps`

@@ -1,10 +1,23 @@
-"""Writing a broadcast's recipients: notifications in bulk, a chunk of rows a statement, one transaction.
+"""Writing a broadcast's recipients: notifications in bulk, a chunk of rows a transaction, while the first
+ones already send.
 
 Each row is built by `gateway.outbound.prepare_notification` (render, seal recipient and body, blind
 index) with `broadcast_id`, `automatic=True` (quiet hours hold texts the gateway sends on its own) and,
 for email, one-click unsubscribe; then a chunk (rows and their first status events) is written with
-PostgreSQL's COPY, or on SQLite by `insert_notifications` (one multi-row INSERT each). The
-broadcast's own row is updated in the same transaction, so its recipients and its status appear together or not at all.
+PostgreSQL's COPY, or on SQLite by `insert_notifications` (one multi-row INSERT each).
+
+**Chunks, committed as they go.** The first chunk's transaction also sets the broadcast's new values
+(its status, counts, pump token): then `started` runs (the caller starts the pump), so the first texts
+go while the rest are written. Each chunk's transaction begins with a conditional UPDATE of the
+broadcast row (its heartbeat, `writing_at`): a broadcast cancelled meanwhile stops the writer there,
+and a cancel waits for the chunk in hand (the row lock), so its sweep of `created` rows sees it. The
+last chunk sets `written_at`; until then the pump does not call the broadcast finished.
+
+**Nothing twice.** A recipient's notification id is derived from the broadcast, the channel, the
+recipient's blind index and how many times that recipient came before in the list
+(`recipient_ids`), and rows already written are skipped. So a writer that died part-way is resumed
+(`gateway.broadcasts.takeover`) by writing the same list again, and two writers racing on one chunk
+collide on the primary key instead of sending twice.
 
 An uploaded number or address that is a person's active contact point is linked to that person
 (one query a chunk), so a reply reaches their conversation and the broadcast shows in their history.
@@ -13,7 +26,8 @@ An uploaded number or address that is a person's active contact point is linked 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -24,7 +38,7 @@ from gateway.broadcasts.audience import CHANNEL_KIND, Recipient
 from gateway.broadcasts.content import Content
 from gateway.broadcasts.preview import sender_of
 from gateway.crypto import Vault
-from gateway.db import Broadcast, ContactPoint, Service
+from gateway.db import Broadcast, ContactPoint, Notification, Service
 from gateway.db.base import padded, utcnow
 from gateway.db.engine import analyze_in_transaction
 from gateway.db.write_lock import write_lock
@@ -33,7 +47,24 @@ from gateway.outbound import prepare_notification, recipient_index
 from gateway.templating import Rendered, Renderer
 
 CHUNK = 1000
-ANALYZE_FROM = 10_000  # recipients written in one go
+ANALYZE_FROM = 10_000  # recipients written: the pump and delivery look these rows up next
+WRITABLE = ("scheduled", "sending", "paused")  # lifecycle's statuses a writer may go on in
+
+Kept = tuple[Recipient, Rendered | None]
+
+
+def recipient_ids(
+    vault: Vault, broadcast_id: uuid.UUID, recipients: Sequence[Kept], seen: Counter[tuple[str, str]] | None = None
+) -> list[tuple[uuid.UUID, str]]:
+    """Each recipient's notification id and blind index: the same list gives the same ids, whoever writes
+    it. `seen`: the recipients of the list's earlier parts, when it is taken a part at a time."""
+    seen = Counter() if seen is None else seen
+    out = []
+    for r, _ in recipients:
+        key = (r.channel.value, recipient_index(vault, r.channel, r.address))
+        seen[key] += 1
+        out.append((uuid.uuid5(broadcast_id, f"{key[0]}:{key[1]}:{seen[key]}"), key[1]))
+    return out
 
 
 async def write_recipients(
@@ -43,53 +74,100 @@ async def write_recipients(
     service: Service,
     broadcast_id: uuid.UUID,
     content: Content,
-    recipients: Sequence[tuple[Recipient, Rendered | None]],
+    recipients: Sequence[Kept],
     *,
     key_type: KeyType = KeyType.LIVE,
     api_key_id: uuid.UUID | None = None,
     created_by: uuid.UUID | None = None,
     broadcast_values: dict[str, Any],
     new_broadcast: dict[str, Any] | None = None,
+    started: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
-    """Write one notification per recipient and update the broadcast row with `broadcast_values`, in one
-    transaction; how many were written. Rendering problems were screened out before (an ApiError here
-    writes nothing)."""
+    """Write the recipients not written yet, a chunk a transaction (see the module docstring); how many
+    this call wrote. It stops early, writing nothing more, once the broadcast is cancelled or finished.
+    Rendering problems were screened out before (an ApiError here stops the writer)."""
+    existing = set() if new_broadcast is not None else await _existing(engine, broadcast_id)
+    seen: Counter[tuple[str, str]] = Counter()
     written = 0
-    async with write_lock(engine), engine.begin() as conn:
-        if new_broadcast is not None:  # the API's job: its row and its recipients together, or nothing
-            await conn.execute(insert(Broadcast).values(id=broadcast_id, **new_broadcast))
-        for at in range(0, len(recipients), CHUNK):
-            chunk = recipients[at : at + CHUNK]
-            people = await _people_by_address(conn, vault, service.id, chunk)
-            rows: list[dict[str, Any]] = []
-            for (r, rendered), index in zip(chunk, people, strict=True):
-                prepared = prepare_notification(
-                    vault=vault,
-                    renderer=renderer,
-                    template=content.templates[r.channel],
-                    channel=r.channel,
-                    recipient=r.address,
-                    personalisation=content.personalisation(r.channel, r.values),
-                    service_id=service.id,
-                    key_type=key_type,
-                    api_key_id=api_key_id,
-                    sender=sender_of(service, r.channel),
-                    person_id=r.person_id or index,
-                    case_id=r.case_id,
-                    created_by_staff_id=created_by,
-                    one_click_unsubscribe=True,
-                    automatic=True,
-                    rendered=rendered,
+    for at in range(0, max(len(recipients), 1), CHUNK):  # at least one transaction: the values, `written_at`
+        part = recipients[at : at + CHUNK]
+        ids = recipient_ids(vault, broadcast_id, part, seen)
+        chunk = [(kept, nid, index) for kept, (nid, index) in zip(part, ids, strict=True) if nid not in existing]
+        first, last = at == 0, at + CHUNK >= len(recipients)
+        if not (chunk or first or last):  # a resumed writer: this part was written before
+            continue
+        async with write_lock(engine), engine.begin() as conn:
+            if new_broadcast is not None and first:  # the API's job: its row and its first recipients together
+                await conn.execute(insert(Broadcast).values(id=broadcast_id, **new_broadcast))
+            now = utcnow()
+            beat: dict[str, Any] = {"writing_at": now}
+            if first:
+                beat |= {"recipient_count": len(recipients), **broadcast_values}  # as planned; exact with the last
+            if last:
+                beat |= {"written_at": now, "recipient_count": len(existing) + written + len(chunk)}
+            going = await conn.execute(
+                update(Broadcast)
+                .where(Broadcast.id == broadcast_id, Broadcast.status.in_(WRITABLE))
+                .values(updated_at=now, **beat)
+            )
+            if not going.rowcount:  # cancelled (or finished) meanwhile: nobody sends the rest
+                return written
+            if chunk:
+                people = await _people_by_address(conn, service.id, chunk)
+                rows = _rows(
+                    vault, renderer, service, broadcast_id, content, chunk, people, key_type, api_key_id, created_by
                 )
-                prepared.row["broadcast_id"] = broadcast_id
-                rows.append(prepared.row)
-            await _insert(conn, rows)
-            written += len(rows)
-        if written >= ANALYZE_FROM:  # the pump and delivery look these rows up next (stats: see the helper)
-            await analyze_in_transaction(conn, "notifications", "notification_events")
-        values = {"recipient_count": written, "updated_at": utcnow(), **broadcast_values}
-        await conn.execute(update(Broadcast).where(Broadcast.id == broadcast_id).values(**values))
+                await _insert(conn, rows)
+            written += len(chunk)
+            if written >= ANALYZE_FROM > written - len(chunk):
+                await analyze_in_transaction(conn, "notifications", "notification_events")
+        if first and started is not None:
+            await started()
     return written
+
+
+def _rows(
+    vault: Vault,
+    renderer: Renderer,
+    service: Service,
+    broadcast_id: uuid.UUID,
+    content: Content,
+    chunk: Sequence[tuple[Kept, uuid.UUID, str]],
+    people: Sequence[uuid.UUID | None],
+    key_type: KeyType,
+    api_key_id: uuid.UUID | None,
+    created_by: uuid.UUID | None,
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for ((r, rendered), nid, index), person in zip(chunk, people, strict=True):
+        prepared = prepare_notification(
+            vault=vault,
+            renderer=renderer,
+            template=content.templates[r.channel],
+            channel=r.channel,
+            recipient=r.address,
+            personalisation=content.personalisation(r.channel, r.values),
+            service_id=service.id,
+            key_type=key_type,
+            api_key_id=api_key_id,
+            sender=sender_of(service, r.channel),
+            person_id=r.person_id or person,
+            case_id=r.case_id,
+            created_by_staff_id=created_by,
+            one_click_unsubscribe=True,
+            automatic=True,
+            rendered=rendered,
+            index=index,
+            notification_id=nid,
+        )
+        prepared.row["broadcast_id"] = broadcast_id
+        rows.append(prepared.row)
+    return rows
+
+
+async def _existing(engine: AsyncEngine, broadcast_id: uuid.UUID) -> set[uuid.UUID]:
+    async with engine.connect() as conn:
+        return set((await conn.scalars(select(Notification.id).where(Notification.broadcast_id == broadcast_id))).all())
 
 
 async def _insert(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
@@ -111,18 +189,11 @@ async def _insert(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
 
 
 async def _people_by_address(
-    conn: AsyncConnection, vault: Vault, service_id: uuid.UUID, chunk: Sequence[tuple[Recipient, Rendered | None]]
+    conn: AsyncConnection, service_id: uuid.UUID, chunk: Sequence[tuple[Kept, uuid.UUID, str]]
 ) -> list[uuid.UUID | None]:
     """For each recipient without a person, the person whose active contact point it is (else None)."""
-    wanted: dict[tuple[str, str], int] = {}
-    indexes: list[tuple[str, str] | None] = []
-    for r, _ in chunk:
-        if r.person_id is not None:
-            indexes.append(None)
-            continue
-        pair = (CHANNEL_KIND[r.channel], recipient_index(vault, r.channel, r.address))
-        indexes.append(pair)
-        wanted[pair] = 1
+    pairs = [None if r.person_id is not None else (CHANNEL_KIND[r.channel], index) for (r, _), _, index in chunk]
+    wanted = {p for p in pairs if p}
     if not wanted:
         return [None] * len(chunk)
     rows = await conn.execute(
@@ -134,4 +205,4 @@ async def _people_by_address(
         )
     )
     found = {(kind, index): person for kind, index, person in rows}
-    return [found.get(pair) if pair else None for pair in indexes]
+    return [found.get(pair) if pair else None for pair in pairs]

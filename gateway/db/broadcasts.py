@@ -9,7 +9,11 @@ in bulk when it is sent; its progress is counts over them, never a second status
 from any status before finished. `audience` is the audience in words for pages; `audience_spec`
 the same as data (kind and its parameters) so it can be resolved again; an uploaded list's rows,
 with their personalisation, are sealed as one document in `upload_enc` (never stored in the clear).
-`recipient_count` and `left_out_count` are set once when the recipients are written.
+`recipient_count` and `left_out_count` are set when the writing of recipients begins (the count planned)
+and `recipient_count` again once it ends. The recipients are written in chunks, a transaction each, while
+the first ones already send (migration 0023): `writing_at` is the writer's heartbeat (each chunk) and
+`written_at` is set with the last chunk; until then the pump does not finish the broadcast, and a
+writer whose heartbeat goes stale is taken over by the sweeper (`gateway.broadcasts.writing`).
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class Broadcast(Base):
     # token and its last tick; another chain takes over only once that tick is stale
     pump_token: Mapped[str | None] = mapped_column(String(32))
     pumped_at: Mapped[datetime | None] = mapped_column()
+    writing_at: Mapped[datetime | None] = mapped_column()
+    written_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (
         Index("ix_broadcasts_service_created", "service_id", "created_at"),

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 import uuid
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from gateway.inbound.store import Enqueuer, InboundState
 from gateway.live import LiveHub
 from gateway.record import append_in_session
 from gateway.settings import Settings
-from gateway.templating import Renderer
+from gateway.templating import Renderer, shared_renderer
 from handlers.base import Action, Handler, InboundContext, Received
 
 log = structlog.get_logger()
@@ -72,11 +71,6 @@ FINISH = (
         processed_at=bindparam("b_processed"),
     )
 )
-
-
-@functools.cache
-def shared_renderer() -> Renderer:
-    return Renderer()
 
 
 @dataclass(frozen=True)

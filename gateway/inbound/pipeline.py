@@ -47,14 +47,13 @@ from gateway.inbound.chain import (
     context_for,
     finished,
     run_chain,
-    shared_renderer,
 )
 from gateway.inbound.store import InboundState
 from gateway.record import append_entry
 from handlers.base import Handler
 from handlers.registry import default_chain
 
-__all__ = ["InboundDeps", "run_pipeline", "shared_renderer"]
+__all__ = ["InboundDeps", "run_pipeline"]
 
 log = structlog.get_logger()
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from gateway.appointments.scheduler import SEND_DUE, send_due_scheduled
 from gateway.broadcasts.pump import PUMP, pump_broadcast
+from gateway.broadcasts.takeover import WRITE, take_over_write
 from gateway.inbound.callbacks import MAX_TRIES as MAX_CALLBACK_TRIES
 from gateway.inbound.jobs import process_inbound, send_inbound_callback
 from gateway.jobs.delivery import DELIVER, DELIVER_BATCH, deliver_batch, deliver_notification, probe_sender
@@ -61,6 +62,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("sweep", sweep, max_tries=1),
     JobSpec(SEND_DUE, send_due_scheduled, max_tries=1),  # due reminders and scheduled messages, every minute
     JobSpec(PUMP, pump_broadcast, max_tries=3),  # a broadcast's pump tick (gateway.broadcasts.pump)
+    JobSpec(WRITE, take_over_write, max_tries=3),  # a broadcast's writing, resumed (gateway.broadcasts.takeover)
     JobSpec("process_inbound", process_inbound, max_tries=5),
     JobSpec(SEND_DELIVERY_RECEIPT, send_delivery_receipt, max_tries=RECEIPT_MAX_TRIES),
     JobSpec(APPLY_SMS_STATUS, apply_sms_status, max_tries=UNMATCHED_MAX_TRIES),

@@ -23,7 +23,8 @@ a timer of the in-process queue in embedded mode. Each run:
 7. Letters: each service's print batch once its daily cutoff has passed (`gateway.letters.schedule`).
 8. Staff daily digests of unanswered replies, once GATEWAY_DIGEST_TIME has passed on each service's
    clock (`gateway.alerts.digest`).
-9. Broadcasts whose pump stopped ticking (a worker died): a new pump chain (`gateway.broadcasts.pump`).
+9. Broadcasts whose pump stopped ticking (a worker died): a new pump chain (`gateway.broadcasts.pump`);
+   broadcasts whose writer stopped part-way: a job that finishes the writing (`gateway.broadcasts.takeover`).
 10. Victim notices: escalation of unacknowledged ones, lost fan-outs, call retries, statement
    reminders (`gateway.victims.escalate`).
 """
@@ -38,6 +39,7 @@ from sqlalchemy import and_, or_, select
 
 from gateway.alerts.digest import send_due_digests
 from gateway.broadcasts.pump import restart_lost_pumps
+from gateway.broadcasts.takeover import resume_lost_writes
 from gateway.db import Notification
 from gateway.db.base import utcnow
 from gateway.domain import NotificationStatus
@@ -137,6 +139,7 @@ async def sweep(ctx: JobContext) -> str:
         else:
             await resume_sender(ctx, key)
     pumps = await restart_lost_pumps(ctx)  # broadcasts whose pump stopped ticking (gateway.broadcasts.pump)
+    writes = await resume_lost_writes(ctx)  # broadcasts whose writer stopped part-way (gateway.broadcasts.takeover)
     inbound = await sweep_inbound(dict(ctx))  # inbound messages left `received` (gateway.inbound.jobs)
     letters = await batch_due_letters(ctx, now)  # the daily print batch at each service's cutoff
     digests = await send_due_digests(ctx, now)  # staff digests of unanswered replies, at each service's time
@@ -144,7 +147,7 @@ async def sweep(ctx: JobContext) -> str:
     summary = (
         f"requeued={len(requeue)} released={len(released)} abandoned={len(abandoned)} timed_out={len(timed_out)}"
         f" expired={len(expired)} paused_senders={len(paused)} inbound={inbound} digests={len(digests)}"
-        f" letter_batches={len(letters)} broadcast_pumps={pumps} {victims}"
+        f" letter_batches={len(letters)} broadcast_pumps={pumps} broadcast_writes={writes} {victims}"
     )
     if requeue or abandoned or timed_out or expired:
         log.info(

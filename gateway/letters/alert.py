@@ -15,7 +15,6 @@ victim and the handler may not see victim data (`gateway.victim_access`).
 
 from __future__ import annotations
 
-import functools
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -29,15 +28,10 @@ from gateway.errors import ApiError
 from gateway.outbound import normalise_recipient, prepare_notification
 from gateway.settings import Settings
 from gateway.template_store import _row
-from gateway.templating import Renderer
+from gateway.templating import shared_renderer
 from gateway.victim_access import can_see_victim_data, is_victim
 
 ALERT_TEMPLATE = uuid.UUID("e0708535-2e45-47d4-9d9a-329d90222086")  # email/en/staff_returned_letter_alert
-
-
-@functools.cache
-def renderer() -> Renderer:
-    return Renderer()
 
 
 async def alert_rows(
@@ -65,7 +59,7 @@ async def alert_rows(
         try:
             prepared = prepare_notification(
                 vault=vault,
-                renderer=renderer(),
+                renderer=shared_renderer(),
                 template=template,
                 channel=Channel.EMAIL,
                 recipient=normalise_recipient(Channel.EMAIL, staff.email, settings.default_region),

@@ -24,6 +24,7 @@ from gateway.templating.render import (
     TemplateRenderError,
     email_html,
     make_environment,
+    shared_renderer,
 )
 from gateway.templating.sync import SyncReport, sync_templates
 
@@ -49,6 +50,7 @@ __all__ = [
     "make_environment",
     "sample_personalisation",
     "scan_catalog",
+    "shared_renderer",
     "sms_length",
     "sync_templates",
 ]

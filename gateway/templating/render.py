@@ -286,3 +286,9 @@ class Renderer:
             # Templates are edited by people; any failure inside one (a sandbox refusal, an
             # undefined attribute, a division by zero) is the template's fault, reported as such.
             raise TemplateRenderError(f"Template could not be rendered: {exc}") from exc
+
+
+@functools.cache
+def shared_renderer() -> Renderer:
+    """The process's one Renderer for work outside a web request (jobs, the CLI); it caches compiled templates."""
+    return Renderer()

@@ -23,8 +23,8 @@ from gateway.errors import ApiError
 from gateway.jobs.delivery import enqueue_deliveries
 from gateway.outbound import normalise_recipient, prepare_notification
 from gateway.template_store import _row
+from gateway.templating import shared_renderer
 from gateway.victim_access import VICTIM_DATA_ROLES
-from gateway.victims.sending import renderer
 
 if TYPE_CHECKING:
     from gateway.jobs.context import JobContext
@@ -66,7 +66,7 @@ async def send_alert(ctx: JobContext, notice_id: str, reason: str) -> str:
             try:
                 prepared = prepare_notification(
                     vault=vault,
-                    renderer=renderer(),
+                    renderer=shared_renderer(),
                     template=_row(found),
                     channel=Channel.EMAIL,
                     recipient=normalise_recipient(Channel.EMAIL, member.email, settings.default_region),

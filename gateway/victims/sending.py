@@ -16,7 +16,6 @@ the victim to call, and staff record it.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,17 +33,12 @@ from gateway.outbound import prepare_notification
 from gateway.questions import expect_reply
 from gateway.settings import Settings
 from gateway.template_store import TemplateRow, _row
-from gateway.templating import Renderer
+from gateway.templating import shared_renderer
 from gateway.victims.acknowledge import ACK_CHOICES, QUESTION_KIND, ack_url
 from gateway.victims.registrations import contacts_of, letter_address
 
 CERTIFIED = "letter:certified"
 TEMPLATE_CHANNEL = {"sms": Channel.SMS, "email": Channel.EMAIL, "letter": Channel.LETTER, CERTIFIED: Channel.LETTER}
-
-
-@functools.cache
-def renderer() -> Renderer:
-    return Renderer()
 
 
 def plan_for(channels: list[str]) -> list[str]:
@@ -228,7 +222,7 @@ class Sender:
         try:
             prepared = prepare_notification(
                 vault=self.vault,
-                renderer=renderer(),
+                renderer=shared_renderer(),
                 template=template,
                 channel=template_channel,
                 recipient=recipient,

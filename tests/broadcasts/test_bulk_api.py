@@ -13,10 +13,16 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.db import Broadcast, Notification
+from gateway import keys
+from gateway.broadcasts.lifecycle import Deps, screened_audience
+from gateway.broadcasts.takeover import take_over_write
+from gateway.broadcasts.write import recipient_ids
+from gateway.db import Broadcast, Notification, Template
+from gateway.domain import Channel
+from tests.broadcasts.test_pump import RecordingQueue
 from tests.factories import ServiceUnderTest
 from tests.jobs.conftest import bearer
 from tests.web.cases import set_service
@@ -98,6 +104,57 @@ async def test_csv_and_scheduled_for(
     async with sessions() as db:
         statuses = (await db.scalars(select(Notification.status).where(Notification.service_id == service.id))).all()
     assert statuses == ["created"]  # not before its time
+
+
+async def test_a_job_stores_what_a_writer_needs_to_resume_it(
+    client: TestClient,
+    service: ServiceUnderTest,
+    sessions: async_sessionmaker[AsyncSession],  # type: ignore[type-arg]
+) -> None:
+    """A job's rows are sealed with it and its content is its template's channel only, so a writer that
+    stopped part-way is resumed (`gateway.broadcasts.takeover`) with the very ids already written."""
+    when = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)  # scheduled: nothing sends meanwhile
+    rows = [HEADER, row("+12025550114"), row("+12025550115", "North"), row("+12025550114")]
+    body = {"name": "Resumable", "template_id": CLOSURE, "rows": rows, "scheduled_for": when.isoformat()}
+    status, answer = await post(client, service, body)
+    assert status == 201, answer
+    bid, app = uuid.UUID(answer["data"]["id"]), client.app
+    async with sessions() as db:
+        ids = set((await db.scalars(select(Notification.id).where(Notification.broadcast_id == bid))).all())
+        await db.execute(  # as its writer leaves it if it stops before the last chunk
+            update(Broadcast)
+            .where(Broadcast.id == bid)
+            .values(written_at=None, writing_at=datetime.now(UTC) - timedelta(minutes=5))
+        )
+        await db.commit()
+    ctx = {k: app[getattr(keys, k.upper())] for k in ("settings", "engine", "sessions", "vault", "clock")}
+    deps = Deps.of(app)
+    _, _, content, screened, _ = await screened_audience(deps, bid, service.id)
+    assert set(content.templates) == {Channel.SMS}
+    assert {nid for nid, _ in recipient_ids(deps.vault, bid, screened.kept)} == ids and len(ids) == 3
+    ctx["queue"] = RecordingQueue()
+    assert await take_over_write(ctx, str(bid)) == "written=0"  # type: ignore[arg-type]
+    async with sessions() as db:
+        job = await db.get(Broadcast, bid)
+    assert job is not None and job.written_at is not None and job.status == "scheduled" and job.recipient_count == 3
+    # its template archived while a writer was lost: what was written is all it gets, and it can finish
+    async with sessions() as db:
+        await db.execute(
+            update(Broadcast)
+            .where(Broadcast.id == bid)
+            .values(written_at=None, writing_at=datetime.now(UTC) - timedelta(minutes=5))
+        )
+        await db.execute(update(Template).where(Template.id == uuid.UUID(CLOSURE)).values(archived=True))
+        await db.commit()
+    try:
+        assert await take_over_write(ctx, str(bid)) == "abandoned: Template not found"  # type: ignore[arg-type]
+    finally:
+        async with sessions() as db:
+            await db.execute(update(Template).where(Template.id == uuid.UUID(CLOSURE)).values(archived=False))
+            await db.commit()
+    async with sessions() as db:
+        job = await db.get(Broadcast, bid)
+    assert job is not None and job.written_at is not None
 
 
 ERRORS = [
