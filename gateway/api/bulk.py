@@ -33,7 +33,7 @@ from gateway.api.present import timestamp
 from gateway.broadcasts.audience import AudienceKind
 from gateway.broadcasts.content import Content, load_content
 from gateway.broadcasts.lifecycle import B, seal_upload
-from gateway.broadcasts.preview import screen
+from gateway.broadcasts.preview import parts_of, screen
 from gateway.broadcasts.pump import start_pump
 from gateway.broadcasts.upload import HeaderError, check_list, read_csv_text
 from gateway.broadcasts.write import write_recipients
@@ -215,7 +215,7 @@ async def post_bulk(request: web.Request) -> web.Response:
         service,
         bid,
         content,
-        list(screened.kept),
+        parts_of(screened),
         key_type=who.key_type,
         api_key_id=who.key_id,
         broadcast_values={},

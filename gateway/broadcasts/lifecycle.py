@@ -28,9 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from gateway import keys
 from gateway.broadcasts.audience import AudienceKind, LeftOut, Resolved, resolve_directory
 from gateway.broadcasts.content import Content, load_content
-from gateway.broadcasts.preview import Screened, screen
+from gateway.broadcasts.preview import Screened, parts_of, screen, screen_parts
 from gateway.broadcasts.upload import CheckedList, check_list
-from gateway.broadcasts.write import write_recipients
+from gateway.broadcasts.write import NobodyKept, write_recipients
 from gateway.clock import Clock
 from gateway.crypto import Vault
 from gateway.db import Broadcast, Service
@@ -149,33 +149,45 @@ async def resolve(deps: Deps, db: AsyncSession, service: Service, broadcast: Bro
     return Resolved(checked.recipients, [LeftOut(f"row {n}", "the row has errors") for n in bad])
 
 
-Ready = tuple[Broadcast, Service, Content, Screened, list[LeftOut]]
+@dataclass(frozen=True)
+class Audience:
+    """A broadcast with its service and content, and its audience resolved now (not yet screened)."""
+
+    broadcast: Broadcast
+    service: Service
+    content: Content
+    resolved: Resolved
 
 
-async def screened_audience(deps: Deps, broadcast_id: uuid.UUID, service_id: uuid.UUID) -> Ready:
+NOBODY = "Nobody in this audience can be sent this message: see who is left out and why."
+
+
+async def audience_of(deps: Deps, broadcast_id: uuid.UUID, service_id: uuid.UUID) -> Audience:
     async with deps.sessions() as db:
         broadcast = await db.get(Broadcast, broadcast_id)
         service = await db.get(Service, service_id)
         if broadcast is None or service is None or broadcast.service_id != service_id:
             raise NotNow("No such broadcast.")
         content = await content_of(deps, service, broadcast)
-        resolved = await resolve(deps, db, service, broadcast, content)
-        screened = await screen(db, deps.vault, deps.renderer, service, content, resolved.recipients)
-    return broadcast, service, content, screened, [*resolved.left_out, *screened.left_out]
+        return Audience(broadcast, service, content, await resolve(deps, db, service, broadcast, content))
 
 
 async def send(deps: Deps, broadcast_id: uuid.UUID, service_id: uuid.UUID, *, approved: bool = False) -> int:
     """Send (or schedule) a draft, or an approved broadcast; how many recipients were written. NotNow
-    when it needs approval first or is no longer a draft."""
-    ready = await screened_audience(deps, broadcast_id, service_id)
-    broadcast, service, _, screened, _ = ready
-    if not screened.kept:
-        raise NotNow("Nobody in this audience can be sent this message: see who is left out and why.")
-    if broadcast.status == B.DRAFT and len(screened.kept) > service.broadcast_approval_threshold:
-        raise NotNow(
-            f"This broadcast goes to {len(screened.kept)} people, more than {service.broadcast_approval_threshold}:"
-            " a supervisor or an admin must approve it first."
-        )
+    when it needs approval first, nobody in it can be sent it, or it is no longer a draft."""
+    audience = await audience_of(deps, broadcast_id, service_id)
+    broadcast, service, recipients = audience.broadcast, audience.service, audience.resolved.recipients
+    if not recipients:
+        raise NotNow(NOBODY)
+    screened = None
+    if broadcast.status == B.DRAFT and len(recipients) > service.broadcast_approval_threshold:
+        async with deps.sessions() as db:  # above the threshold before screening: count those it keeps
+            screened = await screen(db, deps.vault, deps.renderer, service, audience.content, recipients)
+        if len(screened.kept) > service.broadcast_approval_threshold:
+            raise NotNow(
+                f"This broadcast goes to {len(screened.kept)} people, more than"
+                f" {service.broadcast_approval_threshold}: a supervisor or an admin must approve it first."
+            )
     previous = broadcast.status
     async with deps.sessions() as db:  # the claim: only one click, or one approver, sends it
         claimed = await db.execute(
@@ -187,8 +199,8 @@ async def send(deps: Deps, broadcast_id: uuid.UUID, service_id: uuid.UUID, *, ap
     if not claimed.rowcount:  # type: ignore[attr-defined]
         raise NotNow("This broadcast has already been sent or cancelled.")
     try:
-        return await write_out(deps, ready)
-    except Exception:
+        return await write_out(deps, audience, screened)
+    except Exception as exc:
         async with deps.sessions() as db:  # nothing written yet: back as it was (else the sweeper takes over)
             await db.execute(
                 update(Broadcast)
@@ -198,20 +210,23 @@ async def send(deps: Deps, broadcast_id: uuid.UUID, service_id: uuid.UUID, *, ap
                 .values(status=previous, writing_at=None)
             )
             await db.commit()
+        if isinstance(exc, NobodyKept):
+            raise NotNow(NOBODY) from None
         raise
 
 
-async def write_out(deps: Deps, ready: Ready) -> int:
-    """Write a claimed broadcast's recipients and start its pump once the first chunk is in (so sending
-    begins while the rest are written); how many this call wrote. Also how the sweeper resumes a writer
-    that died (`gateway.broadcasts.takeover`): the rows already written are skipped."""
-    broadcast, service, content, screened, left_out = ready
+async def write_out(deps: Deps, audience: Audience, screened: Screened | None = None) -> int:
+    """Screen a claimed broadcast's audience and write its recipients a part at a time, starting its pump
+    once the first part is in (so sending begins while the rest are screened and written); how many this
+    call wrote (`screened`: the audience screened whole already). Also how the sweeper resumes a writer
+    that stopped (`gateway.broadcasts.takeover`): the rows already written are skipped."""
+    broadcast, service, content = audience.broadcast, audience.service, audience.content
     from gateway.broadcasts.pump import start_pump  # the pump imports the delivery jobs
 
     now = deps.clock.now()
     later = broadcast.scheduled_for is not None and broadcast.scheduled_for > now
     token = secrets.token_hex(8)
-    values: dict[str, Any] = {"left_out_count": len(left_out), "pump_token": token}
+    values: dict[str, Any] = {"pump_token": token}
     if broadcast.status != B.PAUSED:  # a paused one resumed by the sweeper stays paused
         values |= {"status": (B.SCHEDULED if later else B.SENDING).value}
         values |= {"started_at": None if later else (broadcast.started_at or now)}
@@ -220,20 +235,27 @@ async def write_out(deps: Deps, ready: Ready) -> int:
     async def started() -> None:
         await start_pump(deps.queue, broadcast.id, token, defer_by=delay)
 
-    return await write_recipients(
-        deps.engine,
-        deps.vault,
-        deps.renderer,
-        service,
-        broadcast.id,
-        content,
-        list(screened.kept),
-        key_type=KeyType(broadcast.key_type),
-        api_key_id=broadcast.api_key_id,
-        created_by=broadcast.created_by_staff_id,
-        broadcast_values=values,
-        started=started,
-    )
+    async with deps.sessions() as db:  # screening's look-ups (opt-outs, retirement), part by part
+        parts = (
+            parts_of(screened)
+            if screened
+            else screen_parts(db, deps.vault, deps.renderer, service, content, audience.resolved.recipients)
+        )
+        return await write_recipients(
+            deps.engine,
+            deps.vault,
+            deps.renderer,
+            service,
+            broadcast.id,
+            content,
+            parts,
+            key_type=KeyType(broadcast.key_type),
+            api_key_id=broadcast.api_key_id,
+            created_by=broadcast.created_by_staff_id,
+            broadcast_values=values,
+            left_out_before=len(audience.resolved.left_out),
+            started=started,
+        )
 
 
 async def request_approval(sessions: async_sessionmaker[AsyncSession], broadcast_id: uuid.UUID) -> None:

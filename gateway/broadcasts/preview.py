@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -64,7 +64,7 @@ def sender_of(service: Service, channel: Channel) -> str | None:
     return service.sms_sender if channel is Channel.SMS else service.email_from
 
 
-async def screen(
+async def screen_parts(
     db: AsyncSession,
     vault: Vault,
     renderer: Renderer,
@@ -73,10 +73,11 @@ async def screen(
     recipients: Sequence[Recipient],
     *,
     check_policy: bool = True,
-) -> Screened:
-    """Render each recipient's message and check opt-outs and retirement; see the module docstring."""
-    out = Screened()
+) -> AsyncIterator[Screened]:
+    """Render each recipient's message and check opt-outs and retirement (see the module docstring), a
+    part of CHUNK recipients at a time: a sender writes each part while the next is screened."""
     for at in range(0, len(recipients), CHUNK):
+        out = Screened()
         chunk = recipients[at : at + CHUNK]
         addressees = [
             policy.Addressee(
@@ -107,7 +108,32 @@ async def screen(
             out.kept.append((r, rendered))
             if len(out.samples) < SAMPLES:
                 out.samples.append((r.label, r.channel, rendered.subject, rendered.body))
+        yield out
+
+
+async def screen(
+    db: AsyncSession,
+    vault: Vault,
+    renderer: Renderer,
+    service: Service,
+    content: Content,
+    recipients: Sequence[Recipient],
+    *,
+    check_policy: bool = True,
+) -> Screened:
+    """The whole audience screened (`screen_parts` taken together): who is kept, who is left out and why."""
+    out = Screened()
+    async for part in screen_parts(db, vault, renderer, service, content, recipients, check_policy=check_policy):
+        out.kept += part.kept
+        out.left_out += part.left_out
+        out.samples += part.samples[: SAMPLES - len(out.samples)]
     return out
+
+
+async def parts_of(screened: Screened) -> AsyncIterator[Screened]:
+    """An audience screened whole, as the parts a writer takes (the API screens a job whole to refuse it whole)."""
+    for at in range(0, max(len(screened.kept), 1), CHUNK):
+        yield Screened(screened.kept[at : at + CHUNK], screened.left_out if at == 0 else [])
 
 
 def rate_of(settings: Settings, service: Service, channel: Channel) -> float:

@@ -7,8 +7,8 @@ each chunk (`gateway.broadcasts.write`). Once the heartbeat is WRITE_STALE old, 
 UPDATE of the heartbeat (so one taker at a time), resolves and screens the audience again, and writes
 what is missing: the ids are derived from the list, so rows already written are skipped and nobody is
 sent it twice. It restarts the pump with a new token, as the first writer started one. A broadcast whose
-content can no longer be made (its template deleted meanwhile) keeps what was written: it is marked
-written, so its pump finishes it, and the error is logged.
+content can no longer be made (its template archived meanwhile), or whose every remaining recipient is
+now left out, keeps what was written: it is marked written, so its pump finishes it, and it is logged.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy import ColumnElement, or_, select, update
 
-from gateway.broadcasts.lifecycle import Deps, NotNow, screened_audience, write_out
-from gateway.broadcasts.write import WRITABLE
+from gateway.broadcasts.lifecycle import Deps, NotNow, audience_of, write_out
+from gateway.broadcasts.write import WRITABLE, NobodyKept
 from gateway.db import Broadcast
 from gateway.db.base import utcnow
 from gateway.errors import ApiError
@@ -82,10 +82,10 @@ async def take_over_write(ctx: JobContext, broadcast_id: str) -> str:
         ctx["clock"],
     )
     try:
-        written = await write_out(deps, await screened_audience(deps, bid, service_id))
-    except (NotNow, ApiError) as exc:  # its content is gone (a template deleted): what is written is all it has
-        reason = exc.message if isinstance(exc, ApiError) else str(exc)
-        async with ctx["sessions"]() as db:
+        written = await write_out(deps, await audience_of(deps, bid, service_id))
+    except (NotNow, ApiError, NobodyKept) as exc:  # its content is gone (a template archived), or its audience
+        reason = exc.message if isinstance(exc, ApiError) else str(exc) or "nobody left to send it to"
+        async with ctx["sessions"]() as db:  # what is written is all it gets: its pump can finish it
             await db.execute(update(Broadcast).where(Broadcast.id == bid).values(written_at=utcnow()))
             await db.commit()
         log.error("broadcast.write_abandoned", broadcast_id=broadcast_id, reason=reason)

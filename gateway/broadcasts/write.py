@@ -1,17 +1,19 @@
-"""Writing a broadcast's recipients: notifications in bulk, a chunk of rows a transaction, while the first
-ones already send.
+"""Writing a broadcast's recipients: notifications in bulk, a part of the audience a transaction, as
+it is screened, while the first ones already send.
 
 Each row is built by `gateway.outbound.prepare_notification` (render, seal recipient and body, blind
 index) with `broadcast_id`, `automatic=True` (quiet hours hold texts the gateway sends on its own) and,
-for email, one-click unsubscribe; then a chunk (rows and their first status events) is written with
+for email, one-click unsubscribe; then a part (rows and their first status events) is written with
 PostgreSQL's COPY, or on SQLite by `insert_notifications` (one multi-row INSERT each).
 
-**Chunks, committed as they go.** The first chunk's transaction also sets the broadcast's new values
-(its status, counts, pump token): then `started` runs (the caller starts the pump), so the first texts
-go while the rest are written. Each chunk's transaction begins with a conditional UPDATE of the
-broadcast row (its heartbeat, `writing_at`): a broadcast cancelled meanwhile stops the writer there,
-and a cancel waits for the chunk in hand (the row lock), so its sweep of `created` rows sees it. The
-last chunk sets `written_at`; until then the pump does not call the broadcast finished.
+**Parts, committed as they come.** The audience arrives screened a part at a time
+(`gateway.broadcasts.preview.screen_parts`). The first part's transaction also sets the broadcast's
+new values (its status, pump token): then `started` runs (the caller starts the pump), so the first
+texts go while the rest are screened and written. Each transaction begins with a conditional UPDATE
+of the broadcast row (its heartbeat, `writing_at`, and the count so far): a broadcast cancelled
+meanwhile stops the writer there, and a cancel waits for the part in hand (the row lock), so its
+sweep of `created` rows sees it. A last, small transaction sets `written_at` and the final counts;
+until then the pump does not call the broadcast finished.
 
 **Nothing twice.** A recipient's notification id is derived from the broadcast, the channel, the
 recipient's blind index and how many times that recipient came before in the list
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -36,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.api.intake import insert_notifications
 from gateway.broadcasts.audience import CHANNEL_KIND, Recipient
 from gateway.broadcasts.content import Content
-from gateway.broadcasts.preview import sender_of
+from gateway.broadcasts.preview import Screened, sender_of
 from gateway.crypto import Vault
 from gateway.db import Broadcast, ContactPoint, Notification, Service
 from gateway.db.base import padded, utcnow
@@ -46,25 +48,28 @@ from gateway.domain import KeyType
 from gateway.outbound import prepare_notification, recipient_index
 from gateway.templating import Rendered, Renderer
 
-CHUNK = 1000
 ANALYZE_FROM = 10_000  # recipients written: the pump and delivery look these rows up next
 WRITABLE = ("scheduled", "sending", "paused")  # lifecycle's statuses a writer may go on in
 
-Kept = tuple[Recipient, Rendered | None]
+Kept = tuple[Recipient, Rendered]
 
 
 def recipient_ids(
-    vault: Vault, broadcast_id: uuid.UUID, recipients: Sequence[Kept], seen: Counter[tuple[str, str]] | None = None
+    vault: Vault, broadcast_id: uuid.UUID, recipients: Iterable[Recipient], seen: Counter[tuple[str, str]] | None = None
 ) -> list[tuple[uuid.UUID, str]]:
     """Each recipient's notification id and blind index: the same list gives the same ids, whoever writes
     it. `seen`: the recipients of the list's earlier parts, when it is taken a part at a time."""
     seen = Counter() if seen is None else seen
     out = []
-    for r, _ in recipients:
+    for r in recipients:
         key = (r.channel.value, recipient_index(vault, r.channel, r.address))
         seen[key] += 1
         out.append((uuid.uuid5(broadcast_id, f"{key[0]}:{key[1]}:{seen[key]}"), key[1]))
     return out
+
+
+class NobodyKept(Exception):
+    """Screening left every recipient out: nothing was written, and the broadcast is as it was."""
 
 
 async def write_recipients(
@@ -74,55 +79,69 @@ async def write_recipients(
     service: Service,
     broadcast_id: uuid.UUID,
     content: Content,
-    recipients: Sequence[Kept],
+    parts: AsyncIterable[Screened],
     *,
     key_type: KeyType = KeyType.LIVE,
     api_key_id: uuid.UUID | None = None,
     created_by: uuid.UUID | None = None,
     broadcast_values: dict[str, Any],
+    left_out_before: int = 0,
     new_broadcast: dict[str, Any] | None = None,
     started: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
-    """Write the recipients not written yet, a chunk a transaction (see the module docstring); how many
-    this call wrote. It stops early, writing nothing more, once the broadcast is cancelled or finished.
-    Rendering problems were screened out before (an ApiError here stops the writer)."""
+    """Write the screened recipients not written yet, a part a transaction, as the parts come (see the
+    module docstring); how many this call wrote. It stops early, writing nothing more, once the broadcast
+    is cancelled or finished; NobodyKept when screening left everyone out. The last transaction sets
+    `written_at` and the counts (`left_out_before`: left out before screening, such as bad upload rows)."""
     existing = set() if new_broadcast is not None else await _existing(engine, broadcast_id)
     seen: Counter[tuple[str, str]] = Counter()
-    written = 0
-    for at in range(0, max(len(recipients), 1), CHUNK):  # at least one transaction: the values, `written_at`
-        part = recipients[at : at + CHUNK]
-        ids = recipient_ids(vault, broadcast_id, part, seen)
-        chunk = [(kept, nid, index) for kept, (nid, index) in zip(part, ids, strict=True) if nid not in existing]
-        first, last = at == 0, at + CHUNK >= len(recipients)
-        if not (chunk or first or last):  # a resumed writer: this part was written before
-            continue
+    written = kept = left_out = 0
+    begun = False
+
+    async def commit(chunk: list[tuple[Kept, uuid.UUID, str]], values: dict[str, Any]) -> bool:
         async with write_lock(engine), engine.begin() as conn:
-            if new_broadcast is not None and first:  # the API's job: its row and its first recipients together
+            if new_broadcast is not None and not begun:  # the API's job: its row and its first recipients together
                 await conn.execute(insert(Broadcast).values(id=broadcast_id, **new_broadcast))
-            now = utcnow()
-            beat: dict[str, Any] = {"writing_at": now}
-            if first:
-                beat |= {"recipient_count": len(recipients), **broadcast_values}  # as planned; exact with the last
-            if last:
-                beat |= {"written_at": now, "recipient_count": len(existing) + written + len(chunk)}
             going = await conn.execute(
                 update(Broadcast)
                 .where(Broadcast.id == broadcast_id, Broadcast.status.in_(WRITABLE))
-                .values(updated_at=now, **beat)
+                .values(updated_at=utcnow(), writing_at=utcnow(), **values)
             )
             if not going.rowcount:  # cancelled (or finished) meanwhile: nobody sends the rest
-                return written
+                return False
             if chunk:
                 people = await _people_by_address(conn, service.id, chunk)
                 rows = _rows(
                     vault, renderer, service, broadcast_id, content, chunk, people, key_type, api_key_id, created_by
                 )
                 await _insert(conn, rows)
-            written += len(chunk)
-            if written >= ANALYZE_FROM > written - len(chunk):
+            if written + len(chunk) >= ANALYZE_FROM > written:
                 await analyze_in_transaction(conn, "notifications", "notification_events")
-        if first and started is not None:
-            await started()
+        return True
+
+    async for part in parts:
+        left_out += len(part.left_out)
+        kept += len(part.kept)
+        ids = recipient_ids(vault, broadcast_id, (r for r, _ in part.kept), seen)
+        chunk = [(k, nid, index) for k, (nid, index) in zip(part.kept, ids, strict=True) if nid not in existing]
+        if not chunk and (begun or not part.kept):  # nobody new here (a resumed writer: written before)
+            continue
+        values = {"recipient_count": len(existing) + written + len(chunk)} | ({} if begun else broadcast_values)
+        if not await commit(chunk, values):
+            return written
+        written += len(chunk)
+        if not begun:
+            begun = True
+            if started is not None:
+                await started()
+    if not kept:
+        raise NobodyKept
+    final = {
+        "written_at": utcnow(),
+        "recipient_count": len(existing) + written,
+        "left_out_count": left_out_before + left_out,
+    }
+    await commit([], final)
     return written
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway import keys
-from gateway.broadcasts.lifecycle import Deps, screened_audience
+from gateway.broadcasts.lifecycle import Deps, audience_of
 from gateway.broadcasts.takeover import take_over_write
 from gateway.broadcasts.write import recipient_ids
 from gateway.db import Broadcast, Notification, Template
@@ -129,9 +129,9 @@ async def test_a_job_stores_what_a_writer_needs_to_resume_it(
         await db.commit()
     ctx = {k: app[getattr(keys, k.upper())] for k in ("settings", "engine", "sessions", "vault", "clock")}
     deps = Deps.of(app)
-    _, _, content, screened, _ = await screened_audience(deps, bid, service.id)
-    assert set(content.templates) == {Channel.SMS}
-    assert {nid for nid, _ in recipient_ids(deps.vault, bid, screened.kept)} == ids and len(ids) == 3
+    audience = await audience_of(deps, bid, service.id)
+    assert set(audience.content.templates) == {Channel.SMS}
+    assert {nid for nid, _ in recipient_ids(deps.vault, bid, audience.resolved.recipients)} == ids and len(ids) == 3
     ctx["queue"] = RecordingQueue()
     assert await take_over_write(ctx, str(bid)) == "written=0"  # type: ignore[arg-type]
     async with sessions() as db:

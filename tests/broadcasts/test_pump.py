@@ -17,6 +17,7 @@ from gateway.broadcasts.audience import Recipient
 from gateway.broadcasts.cli import print_status
 from gateway.broadcasts.content import Content, load_content
 from gateway.broadcasts.lifecycle import NotNow
+from gateway.broadcasts.preview import screen_parts
 from gateway.broadcasts.pump import PUMP, pump_broadcast, restart_lost_pumps
 from gateway.broadcasts.write import ANALYZE_FROM, write_recipients
 from gateway.clock import ManualClock
@@ -76,7 +77,7 @@ async def make_broadcast(
         service = await db.get(Service, service_id)
     assert service is not None
     bid = uuid.uuid4()
-    recipients = [(Recipient(Channel.SMS, f"+1202555{i:04d}", {}), None) for i in range(count)]
+    recipients = [Recipient(Channel.SMS, f"+1202555{i:04d}", {}) for i in range(count)]
     now = datetime.now(UTC)
     new = {
         "service_id": service_id, "name": "t", "key_type": "live", "audience": "test",
@@ -84,9 +85,11 @@ async def make_broadcast(
         "status": status, "recipient_count": 0, "left_out_count": 0, "created_at": now, "updated_at": now,
         "pump_token": token, "started_at": now,
     }  # fmt: skip
-    await write_recipients(
-        engine, vault, renderer, service, bid, content, recipients, broadcast_values={}, new_broadcast=new
-    )
+    async with sessions() as db:
+        parts = screen_parts(db, vault, renderer, service, content, recipients, check_policy=False)
+        await write_recipients(
+            engine, vault, renderer, service, bid, content, parts, broadcast_values={}, new_broadcast=new
+        )
     return bid
 
 

@@ -13,13 +13,15 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from gateway.broadcasts import control, write
-from gateway.broadcasts.lifecycle import Deps, seal_upload, send
+from gateway.broadcasts import control, preview
+from gateway.broadcasts.lifecycle import Deps, NotNow, seal_upload, send
 from gateway.broadcasts.pump import PUMP, pump_broadcast
 from gateway.broadcasts.takeover import WRITE, resume_lost_writes, take_over_write
 from gateway.clock import ManualClock
 from gateway.crypto import Vault
-from gateway.db import Broadcast, Notification, Service
+from gateway.db import Broadcast, Notification, OptOut, Service
+from gateway.domain import Channel
+from gateway.outbound import recipient_index
 from gateway.template_store import TemplateStore
 from gateway.templating import Renderer
 from tests.broadcasts.test_pump import RecordingQueue, engine, job_context, make_broadcast
@@ -31,7 +33,7 @@ __all__ = ["engine"]  # the fixture, shared with the pump's tests
 
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(write, "CHUNK", 10)
+    monkeypatch.setattr(preview, "CHUNK", 10)  # screened and written 10 at a time
 
 
 def deps_for(database_url: str, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], vault: Vault,
@@ -188,3 +190,25 @@ async def _swept(ctx: dict[str, Any]) -> list[tuple[str, ...]]:
     ctx["queue"] = RecordingQueue()
     await resume_lost_writes(ctx)  # type: ignore[arg-type]
     return ctx["queue"].of(WRITE)  # type: ignore[no-any-return]
+
+
+async def test_an_audience_screened_out_entirely_stays_a_draft(
+    database_url: str, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], vault: Vault,
+    service: ServiceUnderTest,
+) -> None:  # fmt: skip
+    """Screening runs part by part as the recipients are written, after the claim: when it leaves everyone
+    out (here: all replied STOP), the claim is undone and the sender is told why, as before any claim."""
+    queue = PumpWatch(sessions)
+    deps = deps_for(database_url, engine, sessions, vault, queue)
+    bid = await draft(deps, service.id, 3)
+    async with sessions() as db:
+        for n in (1, 2):
+            index = recipient_index(vault, Channel.SMS, f"+1202555{n:04d}")
+            db.add(OptOut(service_id=service.id, channel="sms", address_index=index, sender="", source="t"))
+        await db.commit()
+    with pytest.raises(NotNow, match="Nobody in this audience"):
+        await send(deps, bid, service.id)
+    async with sessions() as db:
+        broadcast = await db.get(Broadcast, bid)
+    assert broadcast is not None and broadcast.status == "draft" and broadcast.writing_at is None
+    assert await rows_of(sessions, bid) == [] and not queue.jobs
