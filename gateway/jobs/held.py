@@ -13,7 +13,9 @@ GATEWAY_SENDING_TIMEOUT_SECONDS as `temporary-failure` (`expire_waiting`).
   *released*: `held_for` still set, so a draining breaker lets them through while it holds newer
   messages behind them) and go to delivery as one batch. One batch at a time keeps the sender's
   acceptance order across batches.
-* `held_senders` (the sweeper): which breakers have rows waiting, to probe or release them.
+* `held_senders` (the sweeper): which breakers have rows waiting, to probe or release them;
+  `batch_out`: whether a released batch is still on its way (then the sweeper releases nothing: a
+  second batch beside it would let two workers send them side by side, out of order).
 
 Jobs stay safe to run twice: every write names the status (and hold) it expects.
 """
@@ -23,10 +25,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db import Notification
@@ -111,6 +113,15 @@ async def held_senders(session: AsyncSession) -> list[str]:
         .distinct()
     )
     return [key for key in rows.all() if key]
+
+
+async def batch_out(session: AsyncSession, key: str, since: datetime) -> bool:
+    """Whether a batch released for `key` since `since` is still on its way: waiting for a worker, or
+    claimed and not yet taken by the provider. The sweeper then leaves the next release to it."""
+    n = NOTIFICATIONS.c
+    on_its_way = or_(n.status == S.CREATED.value, and_(n.status == S.SENDING.value, n.provider_ref.is_(None)))
+    found = await session.scalar(select(n.id).where(n.held_for == key, n.next_attempt_at >= since, on_its_way).limit(1))
+    return found is not None
 
 
 async def held_counts(session: AsyncSession, service_id: uuid.UUID | None = None) -> list[tuple[str, int, object]]:

@@ -16,7 +16,9 @@ a timer of the in-process queue in embedded mode. Each run:
    A broadcast's rows not yet handed out (no `next_attempt_at`) are its pump's, not the sweeper's.
    Rows held for a paused sender (`gateway.jobs.held`) are not enqueued here; instead:
 4. Senders with held rows: a paused one (open, probing) gets its probe job again (deduplicated by its
-   job id), a recovered one (draining, or closed after its breaker's state was lost) its next batch.
+   job id), a recovered one (draining, or closed after its breaker's state was lost) its next batch —
+   unless a batch released within the job timeout is still on its way (`batch_out`): that batch's job
+   releases the next when it is done, and a second batch beside it would go out of order.
 5. `created` rows that have waited for their provider longer than GATEWAY_SENDING_TIMEOUT_SECONDS:
    `temporary-failure` ("the provider was unavailable"), as a message without a receipt does.
 6. Inbound messages left `received` past the same grace: `gateway.inbound.jobs.sweep_inbound`.
@@ -46,7 +48,7 @@ from gateway.domain import NotificationStatus
 from gateway.inbound.jobs import sweep_inbound
 from gateway.jobs.breaker import BreakerState
 from gateway.jobs.delivery import enqueue_deliveries, resume_sender
-from gateway.jobs.held import expire_waiting, held_senders, schedule_probe
+from gateway.jobs.held import batch_out, expire_waiting, held_senders, schedule_probe
 from gateway.jobs.receipts import after_status_changes
 from gateway.letters.schedule import batch_due_letters
 from gateway.transitions import transition_many
@@ -136,7 +138,10 @@ async def sweep(ctx: JobContext) -> str:
         found = breakers.get(key)
         if found is not None and found.state in (BreakerState.OPEN, BreakerState.PROBING):
             await schedule_probe(ctx["queue"], key, found.probe_at_ms)
-        else:
+            continue
+        async with sessions() as session:  # a batch on its way releases the next itself, when it is done
+            out = await batch_out(session, key, utcnow() - timedelta(seconds=settings.job_timeout_seconds))
+        if not out:
             await resume_sender(ctx, key)
     pumps = await restart_lost_pumps(ctx)  # broadcasts whose pump stopped ticking (gateway.broadcasts.pump)
     writes = await resume_lost_writes(ctx)  # broadcasts whose writer stopped part-way (gateway.broadcasts.takeover)
