@@ -101,9 +101,7 @@ async def arrived(http: aiohttp.ClientSession, fake: str, since: int = 0) -> lis
         return list((await response.json())["messages"])
 
 
-async def wait_for(
-    http: aiohttp.ClientSession, fake: str, expected: int, within: float
-) -> tuple[int, float, float]:
+async def wait_for(http: aiohttp.ClientSession, fake: str, expected: int, within: float) -> tuple[int, float, float]:
     """Poll the fake until `expected` messages have arrived; (count, times of the first and last arrival)."""
     seen, first, last = 0, 0.0, 0.0
     deadline = time.monotonic() + within
