@@ -42,6 +42,7 @@ from bench.delivery import CpuMeter, processes_matching
 from gateway.broadcasts import control
 from gateway.broadcasts.audience import AudienceKind, describe
 from gateway.broadcasts.lifecycle import Deps, seal_upload, send
+from gateway.cli import tune_gc
 from gateway.clock import SYSTEM_CLOCK
 from gateway.crypto import Vault
 from gateway.db import Broadcast, Service
@@ -278,6 +279,7 @@ def main() -> None:
     with database("postgres") as db_url:
         settings, sid, fake, procs = start(db_url, args.workers, args.window)
         try:
+            tune_gc()  # as `gateway serve`, whose part this process plays, does
             asyncio.run(measure(settings, sid, fake, procs, args.recipients))
         finally:
             for p in procs:

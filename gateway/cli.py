@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
@@ -229,6 +230,24 @@ def event_loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEvent
         else:
             return uvloop.new_event_loop
     return asyncio.new_event_loop
+
+
+# The cyclic garbage collector's first threshold for the long-running processes (Python's default: 700).
+# A worker allocates a few hundred objects for each message it sends (ORM rows, HTTP requests), nearly
+# all freed at once by reference counting; at 700 the collector ran every few messages: in
+# bench/broadcast.py 22% of a worker's CPU (6.8 s of 30.7 s, timed with gc.callbacks), 1.5% at 50,000.
+# Memory stays bounded: the collector still runs, every 50,000 allocations net of frees.
+GC_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """For `gateway serve` and `gateway worker`, once their modules are imported: move everything alive
+    now to the collector's permanent generation (the modules, the settings, never garbage) so that no
+    collection walks it again, and collect young objects less often (GC_THRESHOLD)."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, older, oldest)
 
 
 def parse_uuid(value: str, what: str) -> uuid.UUID:

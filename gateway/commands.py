@@ -67,9 +67,11 @@ async def migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 async def worker(settings: Settings, args: argparse.Namespace) -> int:
     """Run an arq worker (scaled mode) until stopped, or with --burst until the queue is empty."""
+    from gateway.cli import tune_gc
     from gateway.jobs.worker import WorkerConfigError, run_worker
 
     configure_logging(settings.log_level, settings.log_format)
+    tune_gc()
     try:
         await run_worker(settings, burst=args.burst)
     except WorkerConfigError as exc:
@@ -378,7 +380,7 @@ def serve_blocking(settings: Settings, args: argparse.Namespace) -> int:
     use or Redis down is one clear line and exit 2, not a traceback after the demo data was changed.
     """
     from gateway.app import create_app
-    from gateway.cli import event_loop_factory
+    from gateway.cli import event_loop_factory, tune_gc
 
     configure_logging(settings.log_level, settings.log_format)
     sock = _listening_socket(settings.host, settings.port)
@@ -398,6 +400,7 @@ def serve_blocking(settings: Settings, args: argparse.Namespace) -> int:
         sock.close()
         raise
     print(f"gateway: listening on {settings.base_url} (Ctrl-C to stop)", flush=True)
+    tune_gc()
     loop = event_loop_factory(settings)()
     web.run_app(app, sock=sock, print=None, access_log=None, loop=loop)
     return 0

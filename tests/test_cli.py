@@ -179,3 +179,15 @@ def test_demo_key_works_with_the_official_client_against_gateway_serve(tmp_path:
         out, err = server.communicate(timeout=30)
     assert server.returncode == 0, err
     assert f"listening on {url}" in out
+
+
+def test_long_running_processes_collect_young_objects_less_often() -> None:
+    """`tune_gc` (called by `gateway serve` and `gateway worker`): the young generation's threshold is
+    GC_THRESHOLD and what was alive at start-up is frozen out of collections; in a process of its own."""
+    script = (
+        "import gc; from gateway.cli import GC_THRESHOLD, tune_gc; before = gc.get_threshold(); tune_gc(); "
+        "print(before[0], gc.get_threshold()[0] == GC_THRESHOLD, gc.get_threshold()[1:] == before[1:], "
+        "gc.get_freeze_count() > 1000)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["700", "True", "True", "True"]
