@@ -10,7 +10,9 @@ broadcast) runs every TICK seconds and each time:
 3. hands out more — per channel at most its sender's rate x TICK (so all workers together keep to the
    rate), and never more than the window (GATEWAY_BROADCAST_WINDOW, less what is still queued): one
    UPDATE marks them due now (`next_attempt_at`), then `deliver_batch` jobs of
-   GATEWAY_DELIVERY_BATCH_SIZE ids are enqueued;
+   GATEWAY_DELIVERY_BATCH_SIZE ids are enqueued. A row the delivery path gave back because quiet hours
+   hold it (`quiet_until`, `gateway.jobs.prepare`) is handed out again once that time has passed, so
+   a pause or a cancel reaches it, and the morning's texts go at the sender's pace;
 4. publishes the progress counts to the service's live hub (on the first tick of each second, and
    whenever it hands out nothing), and runs again after TICK.
 
@@ -105,6 +107,12 @@ async def pump_broadcast(ctx: JobContext, broadcast_id: str, token: str) -> str:
                 update(Broadcast).where(Broadcast.id == bid).values(status=B.SENDING.value, started_at=now)
             )
         mine = [Notification.broadcast_id == bid, Notification.status == S.CREATED.value]
+        # not handed out, and not held by quiet hours past now (`gateway.jobs.prepare._quiet_hours`)
+        ready = [
+            *mine,
+            Notification.next_attempt_at.is_(None),
+            or_(Notification.quiet_until.is_(None), Notification.quiet_until <= now),
+        ]
         queued = await db.scalar(  # handed out and not sent yet: waiting in the queue, or claimed mid-send
             select(func.count()).where(
                 Notification.broadcast_id == bid,
@@ -129,7 +137,7 @@ async def pump_broadcast(ctx: JobContext, broadcast_id: str, token: str) -> str:
             ids = (
                 await db.scalars(
                     select(Notification.id)
-                    .where(*mine, Notification.channel == channel.value, Notification.next_attempt_at.is_(None))
+                    .where(*ready, Notification.channel == channel.value)
                     .order_by(Notification.id)
                     .limit(take)
                 )
@@ -145,7 +153,7 @@ async def pump_broadcast(ctx: JobContext, broadcast_id: str, token: str) -> str:
                 )
                 handed += [r[0] for r in moved]
         if not handed:
-            left = int(await db.scalar(select(func.count()).where(*mine, Notification.next_attempt_at.is_(None))) or 0)
+            left = int(await db.scalar(select(func.count()).where(*ready)) or 0)
             waiting = int(await db.scalar(select(func.count()).where(*mine)) or 0)
             if not left and not waiting and not writing:
                 await db.execute(
@@ -160,9 +168,10 @@ async def pump_broadcast(ctx: JobContext, broadcast_id: str, token: str) -> str:
         await publish_progress(ctx, service_id, bid)
     if handed or left or writing:
         await _again(ctx["queue"], bid, token, TICK)
-    # Otherwise every row is handed out: rows held for later (quiet hours, retries) go by the delivery path
-    # on their own. The chain ends here rather than polling for hours; the sweeper's `restart_lost_pumps`
-    # ticks it again once STALE has passed, and that tick marks the broadcast finished when none is left.
+    # Otherwise every row is handed out or held by quiet hours: retries go by the delivery path on their
+    # own, and held rows wait for their window here. The chain ends rather than polling for hours; the
+    # sweeper's `restart_lost_pumps` ticks it again once STALE has passed (every sweep: the held rows go
+    # within a sweep of their window opening), and that tick finishes the broadcast when none is left.
     return f"handed={len(handed)} queued={queued}"
 
 

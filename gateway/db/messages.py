@@ -73,6 +73,9 @@ class Notification(Base):
     automatic: Mapped[bool] = mapped_column(default=False, server_default=false())
     send_before: Mapped[datetime | None] = mapped_column()
     quiet_override: Mapped[str | None] = mapped_column(Text)
+    # a broadcast's text held by quiet hours goes back to its broadcast's pump (next_attempt_at NULL), which
+    # hands it out again once this has passed (gateway.broadcasts.pump; migration 0024)
+    quiet_until: Mapped[datetime | None] = mapped_column()
     # a Certified Mail letter's tracking number, as the mail house reports it (gateway.letters.tracking; 0015)
     tracking_number: Mapped[str | None] = mapped_column(String(64))
     # an appointment's message (gateway.appointments; migration 0019): which one it is, e.g.

@@ -21,7 +21,8 @@ All of it is one session and one transaction, whatever the number of notificatio
 
 Deferred rows keep their status (`created`), so nothing depends on the job that said "later":
 `gateway.jobs.delivery` turns each deferral into a single-notification job due then, and the
-sweeper enqueues any row that is due and was not picked up.
+sweeper enqueues any row that is due and was not picked up. (A broadcast's row that quiet hours
+hold goes back to its broadcast's pump instead: `_quiet_hours`.)
 """
 
 from __future__ import annotations
@@ -222,8 +223,11 @@ async def _quiet_hours(
     refusals: list[tuple[Notification, NotificationStatus, str]],
 ) -> list[_Candidate]:
     """The candidates quiet hours let go now (`gateway.sendtime.policy.quiet_holds`). The others are
-    deferred to their window's opening (`next_attempt_at`, in the caller's transaction) or, when that
-    would be too late for them, refused as `cancelled`."""
+    deferred to their window's opening, in the caller's transaction, or, when that would be too late for
+    them, refused as `cancelled`. A deferred row is due then (`next_attempt_at`: a job of its own waits for
+    it) — unless it is a broadcast's: that goes back to its broadcast's pump (`next_attempt_at` NULL,
+    `quiet_until` the opening), so a broadcast sent late in the evening is not thousands of jobs waiting
+    overnight, a pause holds its texts, and the morning's go out at its pace (`gateway.broadcasts.pump`)."""
     checks = [
         policy.QuietCheck(
             n.id,
@@ -241,21 +245,27 @@ async def _quiet_hours(
         return candidates
     now = ctx["clock"].now()
     holds = await policy.quiet_holds(session, checks, now)
-    deferred = []
+    deferred, to_pump = [], []
     by_id = {c.notification.id: c.notification for c in candidates}
     for nid, opening in holds.items():
         if isinstance(opening, str):
             refusals.append((by_id[nid], S.CANCELLED, opening))
+        elif by_id[nid].broadcast_id is not None:
+            to_pump.append({"b_id": nid, "b_at": opening})
+            done.verdicts.append(Verdict(nid, "quiet hours"))
         else:
             deferred.append({"b_id": nid, "b_at": opening})
             done.verdicts.append(Verdict(nid, "quiet hours", defer=(opening - now).total_seconds()))
+    table = NOTIFICATIONS
+    guard = (table.c.id == bindparam("b_id"), table.c.status == S.CREATED.value)
     if deferred:
-        table = NOTIFICATIONS
+        await session.execute(update(table).where(*guard).values(next_attempt_at=bindparam("b_at")), deferred)
+    if to_pump:  # the pump's again: no longer due, nor held for a breaker, nor holding a rate slot
         await session.execute(
             update(table)
-            .where(table.c.id == bindparam("b_id"), table.c.status == S.CREATED.value)
-            .values(next_attempt_at=bindparam("b_at")),
-            deferred,
+            .where(*guard)
+            .values(quiet_until=bindparam("b_at"), next_attempt_at=None, held_for=None, rate_slot_at=None),
+            to_pump,
         )
     return [c for c in candidates if c.notification.id not in holds]
 

@@ -5,6 +5,7 @@ the sweeper leaving unhanded rows alone and restarting lost pumps, retry of fail
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -70,6 +71,7 @@ async def make_broadcast(
     *,
     status: str = "sending",
     token: str = "tok",
+    numbers: Sequence[str] | None = None,
 ) -> uuid.UUID:
     renderer = Renderer()
     content: Content = await load_content(TemplateStore(sessions), service_id, template_id=None, message="Closed.")
@@ -77,7 +79,8 @@ async def make_broadcast(
         service = await db.get(Service, service_id)
     assert service is not None
     bid = uuid.uuid4()
-    recipients = [Recipient(Channel.SMS, f"+1202555{i:04d}", {}) for i in range(count)]
+    numbers = numbers or [f"+1202555{i:04d}" for i in range(count)]
+    recipients = [Recipient(Channel.SMS, number, {}) for number in numbers]
     now = datetime.now(UTC)
     new = {
         "service_id": service_id, "name": "t", "key_type": "live", "audience": "test",

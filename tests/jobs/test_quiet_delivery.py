@@ -7,18 +7,28 @@ the local hour it needs (Etc/GMT zones exist for every whole hour)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from gateway.db import Service
+from gateway.broadcasts import control
+from gateway.broadcasts.pump import PUMP, pump_broadcast
+from gateway.clock import ManualClock
+from gateway.db import Broadcast, Notification, Service
 from gateway.db.base import utcnow
 from gateway.domain import Channel, NotificationStatus
+from gateway.jobs.delivery import DELIVER, DELIVER_BATCH, deliver_batch
 from gateway.jobs.prepare import prepare
 from gateway.sendtime.policy import TOO_LATE_REASON
 from gateway.sendtime.quiet_hours import QUIET_TOO_LATE
+from tests.broadcasts.test_pump import RecordingQueue, make_broadcast
 from tests.factories import ServiceUnderTest
+from tests.fakes.twilio_server import FakeTwilio
 from tests.jobs.conftest import Harness, add_notification
+
+if TYPE_CHECKING:
+    from gateway.jobs.context import JobContext
 
 S = NotificationStatus
 NO_ZONE = "+15555550143"  # a 555 number: phonenumbers gives it no zone, so the service's applies
@@ -112,3 +122,60 @@ async def test_the_numbers_zone_comes_before_the_services(harness: Harness, send
 
     inside = 8 <= chicago_hour < 21
     assert bool(done.claimed) is inside
+
+
+async def test_a_broadcasts_texts_held_by_quiet_hours_wait_with_its_pump_so_a_pause_holds_them(
+    harness: Harness, sender_service: ServiceUnderTest, fake_twilio: tuple[FakeTwilio, str]
+) -> None:
+    """A broadcast's text held for the recipient's morning goes back to its broadcast (`quiet_until`),
+    not to a delivery job of its own: the pump hands it out again once the window opens, so a broadcast
+    paused overnight sends none of them at 08:00, and none is sent twice once it is resumed."""
+    fake, _ = fake_twilio
+    now = utcnow()
+    clock = ManualClock(now + timedelta(seconds=5))  # the pump marks rows due by the wall clock: past it
+    queue = RecordingQueue()
+    # this test runs each job by hand, on a clock of its own
+    ctx = cast("JobContext", {**harness.ctx, "clock": clock, "queue": queue})
+    await put_service_in(harness, sender_service.id, zone_where_it_is(3, now))
+    numbers = [f"+1555555{i:04d}" for i in range(6)]  # no zone of their own: the service's applies
+    bid = await make_broadcast(
+        ctx["engine"], harness.sessions, ctx["vault"], sender_service.id, len(numbers), numbers=numbers
+    )
+
+    assert (await pump_broadcast(ctx, str(bid), "tok")).startswith("handed=6")
+    [batch] = queue.of(DELIVER_BATCH)
+    assert await deliver_batch(ctx, *batch) == "quiet hours=6"
+    assert queue.of(DELIVER) == []  # no job of its own for each held text
+    async with harness.sessions() as session:
+        rows = (await session.scalars(select(Notification).where(Notification.broadcast_id == bid))).all()
+    assert {(r.status, r.next_attempt_at) for r in rows} == {(S.CREATED, None)}
+    [opening] = {r.quiet_until for r in rows}
+    assert opening is not None and timedelta(hours=4) <= opening - now <= timedelta(hours=5)
+
+    # overnight the pump hands out nothing and does not poll: the sweeper ticks it again now and then
+    queue.jobs.clear()
+    assert (await pump_broadcast(ctx, str(bid), "tok")).startswith("handed=0")
+    assert queue.of(DELIVER_BATCH) == [] and queue.of(PUMP) == []
+    assert await broadcast_status(harness, bid) == "sending"
+
+    # paused before the window opens: nothing goes at 08:00
+    await control.pause(harness.sessions, bid, sender_service.id)
+    clock.set(opening + timedelta(minutes=1))
+    assert await pump_broadcast(ctx, str(bid), "tok") == "not this chain's, or not sending"
+    assert queue.of(DELIVER_BATCH) == [] and fake.messages == []
+
+    # resumed: handed out again, now inside the window, and each sent once
+    await control.resume(harness.sessions, queue, bid, sender_service.id)
+    [(_, token)] = queue.of(PUMP)
+    assert (await pump_broadcast(ctx, str(bid), token)).startswith("handed=6")
+    [batch] = queue.of(DELIVER_BATCH)
+    assert await deliver_batch(ctx, *batch) == "sending=6"
+    assert sorted(m.to for m in fake.messages) == numbers
+    queue.jobs.clear()
+    await pump_broadcast(ctx, str(bid), token)
+    assert await broadcast_status(harness, bid) == "finished"
+
+
+async def broadcast_status(harness: Harness, bid: object) -> str:
+    async with harness.sessions() as session:
+        return str(await session.scalar(select(Broadcast.status).where(Broadcast.id == bid)))

@@ -128,8 +128,8 @@ async def test_preview_counts_opted_out_retired_quiet_hours_then_send(
     assert {n.person_id for n in rows if n.status == "delivered"} == {ana.person_id} | {
         n.person_id for n in rows if n.channel == "email"
     }
-    held = [n for n in rows if n.status == "created"]  # Cy's text, held to 08:00 Pacific
-    assert len(held) == 1 and held[0].next_attempt_at == datetime(2030, 3, 4, 16, 0, tzinfo=UTC)
+    held = [n for n in rows if n.status == "created"]  # Cy's text, held to 08:00 Pacific, with its broadcast's pump
+    assert [(n.quiet_until, n.next_attempt_at) for n in held] == [(datetime(2030, 3, 4, 16, 0, tzinfo=UTC), None)]
     assert all(n.automatic and n.case_id for n in rows)
     report = await (await client.get(f"/broadcasts/{bid}/report.csv")).text()
     assert report.count("\n") == 4 and "Ana Alvarez" in report
