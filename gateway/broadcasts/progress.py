@@ -43,11 +43,24 @@ async def by_status(db: AsyncSession, broadcast_id: uuid.UUID) -> dict[str, int]
 
 
 async def counts(db: AsyncSession, broadcast_id: uuid.UUID) -> dict[str, int]:
-    """queued / sent (handed to the provider, no receipt yet) / delivered / failed / cancelled, and total."""
+    """queued / sent (handed to the provider, no receipt yet) / delivered / failed / cancelled, and total;
+    and `quiet`: of the queued, those quiet hours hold until the recipient's window opens (back with the
+    broadcast's pump, `gateway.jobs.prepare._quiet_hours`), so a broadcast still `sending` at night says why."""
     out = dict.fromkeys(LABELS, 0)
     for status, n in (await by_status(db, broadcast_id)).items():
         out[GROUPS.get(status, "sent")] += n
     out["total"] = sum(out[label] for label in LABELS)
+    out["quiet"] = int(
+        await db.scalar(
+            select(func.count()).where(
+                Notification.broadcast_id == broadcast_id,
+                Notification.status == S.CREATED.value,
+                Notification.quiet_until.is_not(None),
+                Notification.next_attempt_at.is_(None),
+            )
+        )
+        or 0
+    )
     return out
 
 
@@ -66,7 +79,8 @@ def bar(figures: dict[str, int], width: int = 40) -> str:
     drawn = (drawn + "." * width)[:width]
     done = figures["total"] - figures["queued"]
     words = " ".join(f"{label} {figures[label]}" for label in LABELS)
-    return f"[{drawn}] {done}/{figures['total']} {words}"
+    quiet = f" ({figures['quiet']} of them held for quiet hours)" if figures.get("quiet") else ""
+    return f"[{drawn}] {done}/{figures['total']} {words}{quiet}"
 
 
 REPORT_HEADER = (

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 
 from gateway.broadcasts import control
+from gateway.broadcasts.progress import bar, counts
 from gateway.broadcasts.pump import PUMP, pump_broadcast
 from gateway.clock import ManualClock
 from gateway.db import Broadcast, Notification, Service
@@ -157,6 +158,10 @@ async def test_a_broadcasts_texts_held_by_quiet_hours_wait_with_its_pump_so_a_pa
     assert (await pump_broadcast(ctx, str(bid), "tok")).startswith("handed=0")
     assert queue.of(DELIVER_BATCH) == [] and queue.of(PUMP) == []
     assert await broadcast_status(harness, bid) == "sending"
+    async with harness.sessions() as session:
+        figures = await counts(session, bid)
+    assert (figures["queued"], figures["quiet"]) == (6, 6)
+    assert bar(figures).endswith("queued 6 sent 0 delivered 0 failed 0 cancelled 0 (6 of them held for quiet hours)")
 
     # paused before the window opens: nothing goes at 08:00
     await control.pause(harness.sessions, bid, sender_service.id)
@@ -174,6 +179,9 @@ async def test_a_broadcasts_texts_held_by_quiet_hours_wait_with_its_pump_so_a_pa
     queue.jobs.clear()
     await pump_broadcast(ctx, str(bid), token)
     assert await broadcast_status(harness, bid) == "finished"
+    async with harness.sessions() as session:
+        figures = await counts(session, bid)
+    assert (figures["queued"], figures["quiet"], figures["sent"]) == (0, 0, 6)
 
 
 async def broadcast_status(harness: Harness, bid: object) -> str:

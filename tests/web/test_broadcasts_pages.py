@@ -121,6 +121,9 @@ async def test_preview_counts_opted_out_retired_quiet_hours_then_send(
     assert (progress["status"], progress["total"], progress["queued"], progress["delivered"]) == ("sending", 3, 1, 2), (
         progress
     )
+    assert progress["quiet"] == 1  # the queued one is Cy's, held for quiet hours
+    page = await (await client.get(f"/broadcasts/{bid}")).text()
+    assert re.search(r'held for quiet hours</th><td data-count="quiet">1<', page)
     async with sessions() as db:
         b = await db.get(Broadcast, bid)
         assert b is not None and (b.recipient_count, b.left_out_count) == (3, 3)

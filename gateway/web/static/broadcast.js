@@ -23,7 +23,7 @@
       .then(function (data) {
         busy = false;
         if (!data) { return; }
-        ["queued", "sent", "delivered", "failed", "cancelled", "total"].forEach(function (k) {
+        ["queued", "quiet", "sent", "delivered", "failed", "cancelled", "total"].forEach(function (k) {
           var cell = section.querySelector('[data-count="' + k + '"]');
           if (cell) { cell.textContent = String(data[k]); }
         });
