@@ -1,10 +1,12 @@
 """The referral intake / edit form of a victim registration: its fields, and turning them into the API's body.
 
 The form is one page for both: name, language, mobile, email, postal address, channels in order
-(four selects), the events wanted, address confidentiality with the substitute address, and up to
-`CASE_ROWS` followed cases (service, reference, offender's name). `to_body` makes the same body the
-API takes, so the same checks (`gateway.victims.registrations`) apply, and `problems` maps each
-error back to its field.
+(four selects), the events wanted, address confidentiality with the substitute address, and the
+followed cases (service, reference, offender's name): a row for each case followed, at least
+`CASE_ROWS`, and "Add another case" (`add_case`, no script needed) posts the form back with one more
+row, up to the API's MAX_CASES. The number of rows shown travels with the form (`case_rows`), so an
+edit never drops a case the page did not show. `to_body` makes the same body the API takes, so the
+same checks (`gateway.victims.registrations`) apply, and `problems` maps each error back to its field.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.victims.kinds import ALL, GROUPS
+from gateway.victims.registrations import MAX_CASES
 
 CASE_ROWS = 3
 CHANNEL_SLOTS = 4
@@ -35,6 +38,7 @@ LABELS = {
     "address_confidential": "Address confidentiality",
 }
 API_TO_FORM = {"phone_numbers": "phone", "email_addresses": "email"}
+BLANK_CASE = {"service_id": "", "reference": "", "offender_name": ""}
 
 
 def read_form(posted: Mapping[str, Any]) -> dict[str, Any]:
@@ -48,9 +52,27 @@ def read_form(posted: Mapping[str, Any]) -> dict[str, Any]:
             "reference": str(posted.get(f"case_reference_{i}", "")).strip(),
             "offender_name": str(posted.get(f"case_offender_{i}", "")).strip(),
         }
-        for i in range(1, CASE_ROWS + 1)
+        for i in range(1, _case_rows(posted.get("case_rows")) + 1)
     ]
+    form["add_case"] = posted.get("add_case") == "yes"
     return form
+
+
+def _case_rows(posted: Any) -> int:
+    """How many case rows the page showed: its hidden `case_rows`, CASE_ROWS..MAX_CASES (CASE_ROWS when
+    missing or not a number: a forged count can neither drop rows below the minimum nor read beyond the cap)."""
+    text = str(posted or "").strip()
+    if not (text.isascii() and text.isdigit()):
+        return CASE_ROWS
+    return MAX_CASES if len(text) > 3 else min(MAX_CASES, max(CASE_ROWS, int(text)))
+
+
+def add_case_row(form: dict[str, Any]) -> bool:
+    """One more blank case row ("Add another case"); False when the form already has MAX_CASES rows."""
+    if len(form["cases"]) >= MAX_CASES:
+        return False
+    form["cases"].append(dict(BLANK_CASE))
+    return True
 
 
 def empty_form() -> dict[str, Any]:
@@ -102,9 +124,9 @@ def from_view(view: Mapping[str, Any]) -> dict[str, Any]:
     )
     channels = list(view.get("channels") or [])
     form["channels"] = channels + [""] * (CHANNEL_SLOTS - len(channels))
-    cases = list(view.get("cases") or [])[:CASE_ROWS]
-    blank = {"service_id": "", "reference": "", "offender_name": ""}
-    form["cases"] = [dict(c) for c in cases] + [dict(blank) for _ in range(CASE_ROWS - len(cases))]
+    cases = list(view.get("cases") or [])  # every one: an edit must not drop a case the page did not show
+    rows = min(MAX_CASES, max(CASE_ROWS, len(cases) + 1))  # and a blank row for one more, while room is left
+    form["cases"] = [dict(c) for c in cases] + [dict(BLANK_CASE) for _ in range(rows - len(cases))]
     return form
 
 

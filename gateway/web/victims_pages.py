@@ -27,7 +27,7 @@ from gateway.victims.acknowledge import acknowledge
 from gateway.victims.fanout import dispatch
 from gateway.victims.kinds import ALL, GROUPS
 from gateway.victims.links import followed
-from gateway.victims.registrations import upsert_registration
+from gateway.victims.registrations import MAX_CASES, upsert_registration
 from gateway.victims.statements import record_received
 from gateway.victims.unregister import unregister
 from gateway.victims.views import (
@@ -43,7 +43,7 @@ from gateway.web import audit
 from gateway.web.access import open_victim_data, parse_id, signed_in
 from gateway.web.context import StaffContext
 from gateway.web.render import render_page, see_other
-from gateway.web.victims_form import LABELS, empty_form, from_view, problems, read_form, to_body
+from gateway.web.victims_form import LABELS, add_case_row, empty_form, from_view, problems, read_form, to_body
 
 routes = web.RouteTableDef()
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
@@ -132,6 +132,7 @@ async def _form_page(
         channel_options=["sms", "email", "voice", "letter"],
         event_options=[ALL, *GROUPS],
         services=services,
+        max_cases=MAX_CASES,
         words=WORDS,
     )
 
@@ -174,6 +175,21 @@ async def _save(
     request: web.Request, staff: StaffContext, form: dict[str, Any], action: str, title: str
 ) -> web.StreamResponse:
     app = request.app
+    if form.pop("add_case", False):  # "Add another case": the same form back with one more row, nothing saved
+        async with app[keys.SESSIONS]() as db:
+            open_victim_data(db, request, staff, "victim_registration_form", form["external_id"] or "new")
+            added = add_case_row(form)
+            page = await _form_page(
+                request,
+                db,
+                staff,
+                form,
+                action=action,
+                title=title,
+                errors=None if added else {"cases": f"A registration follows at most {MAX_CASES} cases."},
+            )
+            await db.commit()
+        return page
     external_id = form["external_id"] or f"VSU-{uuid.uuid4().hex[:10].upper()}"
     async with write_lock(app[keys.ENGINE]), app[keys.SESSIONS]() as db:
         open_victim_data(db, request, staff, "victim_registration_form", external_id)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from gateway import keys
-from gateway.db import AuditEntry, Person, VictimRegistration, VictimStatement
+from gateway.db import AuditEntry, Person, VictimFollowedCase, VictimRegistration, VictimStatement
 from gateway.web.passwords import Passwords
 from tests.victims.conftest import World, WorldFactory
 from tests.web.staff import StaffUnderTest, csrf_from, make_staff, sign_in
@@ -151,3 +151,88 @@ async def test_intake_edit_unregister_and_roles(make_world: WorldFactory) -> Non
     assert other_unit.status == 404
     assert (await world.client.get("/victims/not-an-id")).status == 404
     world.clock.advance(timedelta(minutes=1))
+
+
+def cases_of(world: World, count: int) -> dict[str, str]:
+    """Case rows 1..count of the form, each a case of the followed parole service."""
+    rows: dict[str, str] = {"case_rows": str(count)}
+    for i in range(1, count + 1):
+        rows |= {
+            f"case_service_{i}": str(world.parole.id),
+            f"case_reference_{i}": f"{world.case_ref}-{i}",
+            f"case_offender_{i}": "Chris Doe",
+        }
+    return rows
+
+
+async def followed_references(world: World) -> list[str]:
+    async with world.sessions() as db:
+        return sorted(
+            await db.scalars(
+                select(VictimFollowedCase.case_reference)
+                .join(VictimRegistration, VictimRegistration.id == VictimFollowedCase.registration_id)
+                .where(VictimRegistration.service_id == world.vsu.id)
+            )
+        )
+
+
+def case_rows_shown(page: str) -> int:
+    found = re.search(r'name="case_rows" value="(\d+)"', page)
+    assert found, "no case_rows"
+    assert len(re.findall(r'name="case_reference_\d+"', page)) == int(found.group(1))
+    return int(found.group(1))
+
+
+async def test_the_intake_form_follows_more_than_three_cases_and_an_edit_keeps_them_all(
+    make_world: WorldFactory,
+) -> None:
+    """ "Add another case" posts the form back with one more row, keeping what was typed and saving nothing;
+    the edit page shows every case followed (a registration made through the API may follow 20), so
+    saving it drops none; a forged row count is clamped; the 20th row is the last."""
+    world = await make_world(**CHEAP)
+    await sign_in(world.client, await staff(world, ("victim_advocate",)))
+    blank = await (await world.client.get("/victims/new")).text()
+    assert case_rows_shown(blank) == 3 and "Add another case" in blank
+    token = await csrf_from(world.client, "/victims/new")
+
+    more = await world.client.post(
+        "/victims/new", data={**form(world), **cases_of(world, 3), "add_case": "yes", "csrf_token": token}
+    )
+    page = await more.text()
+    assert more.status == 200 and case_rows_shown(page) == 4
+    assert f'value="{world.case_ref}-3"' in page and 'value="Ivy"' in page  # what was typed is kept
+    assert await registrations(world) == 0  # and nothing saved
+
+    made = await world.client.post(
+        "/victims/new", data={**form(world), **cases_of(world, 4), "csrf_token": token}, allow_redirects=False
+    )
+    assert made.status == 303, await made.text()
+    four = [f"{world.case_ref}-{i}" for i in range(1, 5)]
+    assert await followed_references(world) == sorted(four)
+
+    person_url = made.headers["Location"]
+    edit_page = await (await world.client.get(person_url + "/edit")).text()
+    assert case_rows_shown(edit_page) == 5  # the four, and a blank row for one more
+    assert all(f'value="{ref}"' in edit_page for ref in four)
+    edited = await world.client.post(
+        person_url + "/edit",
+        data={**form(world, channel_2="email", email="ivy@example.org"), **cases_of(world, 4), "case_rows": "5",
+              "csrf_token": token},
+        allow_redirects=False,
+    )  # fmt: skip
+    assert edited.status == 303, await edited.text()
+    assert await followed_references(world) == sorted(four)  # before, the form showed three and dropped the fourth
+
+    # a forged count reads no more than 20 rows, and never fewer than 3
+    forged = await world.client.post(
+        person_url + "/edit",
+        data={**form(world), **cases_of(world, 4), "case_rows": "99999", "csrf_token": token},
+        allow_redirects=False,
+    )
+    assert forged.status == 303 and await followed_references(world) == sorted(four)
+    full = await world.client.post(
+        "/victims/new", data={**form(world), **cases_of(world, 20), "add_case": "yes", "csrf_token": token}
+    )
+    full_page = await full.text()
+    assert full.status == 200 and case_rows_shown(full_page) == 20
+    assert "follows at most 20 cases" in full_page and "Add another case" not in full_page
