@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.db import Case, CaseParticipant
+from gateway.db import Case, CaseParticipant, StaffUser
 from gateway.domain import ParticipantRole, Role, ServiceKind
 
 VICTIM_DATA_ROLES = frozenset({Role.VICTIM_ADVOCATE, Role.SUPERVISOR, Role.ADMIN})
@@ -45,6 +45,17 @@ def can_see_victim_data(user: HasRoles, service: HasKind) -> bool:
         and user.service_id == service.id
         and any(role in VICTIM_DATA_ROLES for role in user.roles)
     )
+
+
+async def victim_staff(session: AsyncSession, service: HasKind) -> list[StaffUser]:
+    """The active staff of `service` who may see its victim data: whom a victim matter falls to when no
+    case handler allowed it can take it (alerts on victim notices and on a victim's returned letter)."""
+    staff = (
+        await session.scalars(
+            select(StaffUser).where(StaffUser.service_id == service.id, StaffUser.active).order_by(StaffUser.name)
+        )
+    ).all()
+    return [s for s in staff if can_see_victim_data(s, service)]
 
 
 def victim_people(service_id: uuid.UUID) -> Select[Any]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from gateway.api.intake import insert_notifications
-from gateway.db import Case, Service, StaffUser, Template, VictimNotice
+from gateway.db import Case, Service, Template, VictimNotice
 from gateway.db.write_lock import write_lock
 from gateway.domain import Channel, KeyType
 from gateway.errors import ApiError
@@ -24,7 +24,7 @@ from gateway.jobs.delivery import enqueue_deliveries
 from gateway.outbound import normalise_recipient, prepare_notification
 from gateway.template_store import _row
 from gateway.templating import shared_renderer
-from gateway.victim_access import VICTIM_DATA_ROLES
+from gateway.victim_access import victim_staff
 
 if TYPE_CHECKING:
     from gateway.jobs.context import JobContext
@@ -54,15 +54,10 @@ async def send_alert(ctx: JobContext, notice_id: str, reason: str) -> str:
         )
         if service is None or found is None:
             return "no alert: no template"
-        staff = (
-            await session.scalars(select(StaffUser).where(StaffUser.service_id == notice.service_id, StaffUser.active))
-        ).all()
-        chosen = [s for s in staff if case is not None and s.id == case.assigned_staff_id]
-        chosen = chosen or [s for s in staff if any(r in VICTIM_DATA_ROLES for r in s.roles)]
+        staff = await victim_staff(session, service)
+        chosen = [s for s in staff if case is not None and s.id == case.assigned_staff_id] or staff
         rows = []
         for member in chosen:
-            if not any(r in VICTIM_DATA_ROLES for r in member.roles):
-                continue
             try:
                 prepared = prepare_notification(
                     vault=vault,

@@ -1,5 +1,6 @@
 """Returned mail, what follows it: Notify's separate `returned_letter` callback (its own URL and bearer
-token), the email alert to the case's handler (victim letters only to a handler allowed victim data),
+token), the email alert to the case's handler (a victim's letter only to a handler allowed victim data, or else to
+the unit's staff who are),
 a case record entry saying who was alerted, and nothing twice when the report is read again."""
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ async def test_returned_letter_callback_alert_and_record(  # type: ignore[no-unt
 
     report = await record_returned(letters_ctx, [str(to_advocate), str(to_officer), str(no_case)], service.id)
     await letters_ctx["queue"].join()
-    assert sorted(report.returned) == sorted([to_advocate, to_officer, no_case]) and report.alerted == 1
+    assert sorted(report.returned) == sorted([to_advocate, to_officer, no_case]) and report.alerted == 2
 
     # Notify's returned-letter callback, once per letter, with its own bearer token
     bodies = {body["notification_id"]: (auth, body) for auth, body in received}
@@ -99,7 +100,8 @@ async def test_returned_letter_callback_alert_and_record(  # type: ignore[no-unt
         },
     )
 
-    # the alert: an email to the advocate only (the officer may not see victim data), delivered
+    # the alerts: the advocate's case, to the advocate; the officer's case (the officer may not see victim
+    # data), to the unit's staff who may, the advocate again; both delivered, no victim detail in them
     async with sessions() as db:
         alerts = (
             await db.scalars(
@@ -111,12 +113,12 @@ async def test_returned_letter_callback_alert_and_record(  # type: ignore[no-unt
             for e in (await db.scalars(select(RecordEntry).where(RecordEntry.notification_id.is_not(None)))).all()
             if e.case_id in (seen.case_id, hidden.case_id) and "returned-letter" in e.summary
         }
-    [alert] = alerts
-    assert vault.open(alert.recipient_enc) == advocate.email and alert.status == "delivered"
-    body = vault.open(alert.body_enc)
-    assert seen.ref in body and f"/cases/{seen.ref}" in body and "Springfield" not in body
+    assert [(vault.open(a.recipient_enc), a.status) for a in alerts] == [(advocate.email, "delivered")] * 2
+    bodies_sent = sorted(vault.open(a.body_enc) for a in alerts)
+    assert any(seen.ref in b and f"/cases/{seen.ref}" in b for b in bodies_sent)
+    assert any(hidden.ref in b for b in bodies_sent) and not any("Springfield" in b for b in bodies_sent)
     assert "case handler alerted by email" in entries[to_advocate].summary
-    assert "may not see victim data" in entries[to_officer].summary
+    assert "victim services staff (its handler may not see victim data) alerted by email" in entries[to_officer].summary
 
     # read again: nothing changes, no second alert or callback
     again = await record_returned(letters_ctx, [str(to_advocate)], service.id)
@@ -132,4 +134,59 @@ async def test_returned_letter_callback_alert_and_record(  # type: ignore[no-unt
                 )
             ).all()
         )
-    assert count == 1
+    assert count == 2
+
+
+async def test_a_victims_returned_letter_with_no_handler_alerts_the_units_victim_staff(  # type: ignore[no-untyped-def]
+    client, service, sessions, vault, letters_ctx
+) -> None:
+    """No case handler: every active member of the unit allowed victim data is told (an officer is not);
+    with none of them active, no alert, and the case record says why."""
+    first = await staff(sessions, service.id, "Ana Advocate", "victim_advocate")
+    second = await staff(sessions, service.id, "Sam Supervisor", "supervisor")
+    await staff(sessions, service.id, "Olive Officer", "officer")
+    async with sessions() as db:
+        await db.execute(
+            update(Service)
+            .where(Service.id == service.id)
+            .values(kind="victim_services", email_from="notify@vs.agency.example")
+        )
+        await db.commit()
+    case = await make_case(sessions, vault, service.id, role="victim")  # nobody assigned
+    letters = [await send(client, service), await send(client, service)]
+    await settle(client)
+    async with sessions() as db:
+        await db.execute(
+            update(Notification)
+            .where(Notification.id.in_(letters))
+            .values(case_id=case.case_id, person_id=case.person_id)
+        )
+        await db.commit()
+    await batches.run_batch(letters_ctx, service.id, now=utcnow())
+
+    report = await record_returned(letters_ctx, [str(letters[0])], service.id)
+    await letters_ctx["queue"].join()
+    assert report.alerted == 2
+    async with sessions() as db:
+        alerts = (
+            await db.scalars(
+                select(Notification).where(Notification.service_id == service.id, Notification.channel == "email")
+            )
+        ).all()
+    assert sorted(vault.open(a.recipient_enc) for a in alerts) == sorted([first.email, second.email])
+
+    async with sessions() as db:
+        await db.execute(update(StaffUser).where(StaffUser.id.in_([first.id, second.id])).values(active=False))
+        await db.commit()
+    report = await record_returned(letters_ctx, [str(letters[1])], service.id)
+    await letters_ctx["queue"].join()
+    assert report.returned == [letters[1]] and report.alerted == 0
+    async with sessions() as db:
+        summaries = [
+            e.summary
+            for e in (await db.scalars(select(RecordEntry).where(RecordEntry.notification_id == letters[1]))).all()
+        ]
+    assert any(
+        "no alert: the letter went to a victim, the case has no active case handler, and no active staff may see" in s
+        for s in summaries
+    ), summaries
