@@ -58,13 +58,11 @@ async def alert_rows(
         if handler is not None and not handler.active:
             handler = None
         victim = n.person_id is not None and await is_victim(session, n.service_id, n.person_id)
-        if not victim:
-            if handler is None:
-                outcome[n.id] = "no alert: the case has no active case handler"
-                continue
+        if handler is not None and (not victim or can_see_victim_data(handler, service)):
             chosen, who = [handler], "case handler"
-        elif handler is not None and can_see_victim_data(handler, service):
-            chosen, who = [handler], "case handler"
+        elif not victim:
+            outcome[n.id] = "no alert: the case has no active case handler"
+            continue
         else:  # a victim must be reached another way: whoever in the unit may see victim data is told
             chosen, who = await victim_staff(session, service), "victim services staff"
             why = "the case has no active case handler" if handler is None else "its handler may not see victim data"
