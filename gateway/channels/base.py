@@ -21,6 +21,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 import structlog
@@ -89,6 +90,8 @@ class ChannelSender(Protocol):
 
     async def send(self, message: OutboundMessage) -> SendResult: ...
 
+    async def find_taken(self, message: OutboundMessage, since: datetime) -> list[SendResult] | None: ...
+
     async def close(self) -> None: ...
 
 
@@ -145,6 +148,12 @@ class BaseSender:
 
     async def _send(self, message: OutboundMessage) -> SendResult:
         raise NotImplementedError
+
+    async def find_taken(self, message: OutboundMessage, since: datetime) -> list[SendResult] | None:
+        """What this provider took since `since` that looks like `message` (same recipient, sender and
+        text), oldest first: asked before a message whose last send got no answer goes again
+        (`gateway.jobs.unsure`). None: this provider cannot be asked (SMTP, the sandbox)."""
+        return None
 
     async def close(self) -> None:
         """Release connections; the default has none."""

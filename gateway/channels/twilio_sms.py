@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -39,6 +39,10 @@ from gateway.domain import Channel, NotificationStatus
 from gateway.errors import ChannelError, PermanentError, ProviderUnavailable
 
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+# Asking Twilio whether it took a message whose send got no answer (`find_taken`): the newest this many
+# messages to the recipient, created no earlier than the unanswered send less this much clock skew.
+LOOKUP_PAGE = 50
+CLOCK_SKEW = timedelta(seconds=30)
 
 # Send-time error codes that mean our account or sender is misconfigured, not the recipient.
 CONFIG_ERROR_CODES = frozenset({20003, 20404, 21212, 21408, 21603, 21606, 21659})
@@ -199,17 +203,50 @@ class TwilioSmsSender(BaseSender):
             params["status_callback"] = message.status_callback
         try:
             created = await self._get_client().messages.create_async(**params)
-        except TwilioRestException as exc:  # Twilio's classic error JSON: code, message
-            raise _map_error(exc.status, exc.code, str(exc.msg).removeprefix("Unable to create record: ")) from exc
-        except TwilioException as exc:  # RFC 9457 problem details (TwilioServiceException) and the like
-            reason = getattr(exc, "detail", None) or getattr(exc, "title", None) or type(exc).__name__
-            raise _map_error(getattr(exc, "status", None) or 500, getattr(exc, "code", None), str(reason)) from exc
+        except TwilioException as exc:
+            raise _mapped(exc) from exc
         return SendResult(self.name, str(created.sid), NotificationStatus.SENDING)
+
+    async def find_taken(self, message: OutboundMessage, since: datetime) -> list[SendResult]:
+        """Twilio's Messages list for this recipient and sender (newest first, one page of LOOKUP_PAGE),
+        kept to the same text created since `since` (less CLOCK_SKEW): their SIDs, oldest first."""
+        by_service = bool(message.sender and MESSAGING_SERVICE_SID.match(message.sender))
+        query: dict[str, Any] = {"to": message.to, "limit": LOOKUP_PAGE, "page_size": LOOKUP_PAGE}
+        if message.sender and not by_service:
+            query["from_"] = message.sender
+        try:
+            found = await self._get_client().messages.list_async(**query)
+        except TwilioException as exc:
+            raise _mapped(exc) from exc
+        cutoff = since - CLOCK_SKEW
+        same = [
+            m
+            for m in found
+            if m.body == message.body
+            and m.date_created is not None
+            and m.date_created >= cutoff
+            and (not by_service or m.messaging_service_sid == message.sender)
+        ]
+        same.sort(key=lambda m: (m.date_created, str(m.sid)))
+        return [SendResult(self.name, str(m.sid), NotificationStatus.SENDING) for m in same]
 
     async def close(self) -> None:
         if self._http is not None:
             await self._http.close()
         self._http = self._client = None
+
+
+def _mapped(exc: TwilioException) -> ChannelError:
+    """A Twilio library error as ours: its classic error JSON (code, message), or RFC 9457 problem details
+    (TwilioServiceException) and the like."""
+    if isinstance(exc, TwilioRestException):
+        return _map_error(exc.status, exc.code, str(exc.msg).removeprefix("Unable to create record: "))
+    page = next((arg for arg in exc.args if isinstance(arg, Response)), None)  # a list page's error answer
+    if page is not None:
+        reason = _twilio_message(page.text, f"HTTP {page.status_code}")
+        return _map_error(page.status_code, _twilio_code(page.text), reason)
+    reason = getattr(exc, "detail", None) or getattr(exc, "title", None) or type(exc).__name__
+    return _map_error(getattr(exc, "status", None) or 500, getattr(exc, "code", None), str(reason))
 
 
 def _map_error(status: int, code: object, reason: str) -> ChannelError:

@@ -76,6 +76,9 @@ class Notification(Base):
     # a broadcast's text held by quiet hours goes back to its broadcast's pump (next_attempt_at NULL), which
     # hands it out again once this has passed (gateway.broadcasts.pump; migration 0024)
     quiet_until: Mapped[datetime | None] = mapped_column()
+    # a send of this row got no answer (a timeout, a dropped connection, a worker lost mid-send) at or after
+    # this time, so the provider may have taken it: asked before it goes again (gateway.jobs.unsure; 0025)
+    unsure_since: Mapped[datetime | None] = mapped_column()
     # a Certified Mail letter's tracking number, as the mail house reports it (gateway.letters.tracking; 0015)
     tracking_number: Mapped[str | None] = mapped_column(String(64))
     # an appointment's message (gateway.appointments; migration 0019): which one it is, e.g.

@@ -11,7 +11,9 @@ Both run `deliver(ctx, ids)`:
    UPDATE; one session, closed before anything is sent.
 4. Send the claimed messages concurrently, with no database session open, each through one of the
    process's GATEWAY_DELIVERY_CONCURRENCY send slots; one that finds no free slot in time is given
-   back unsent (`send_all`). Test-key notifications always use the sandbox senders.
+   back unsent (`send_all`). Test-key notifications always use the sandbox senders. A message whose
+   earlier send got no answer (`unsure_since`) is first looked for at the provider, and recorded
+   rather than sent again if it took it (`gateway.jobs.unsure`).
 5. `gateway.jobs.outcome.record_outcomes`: every outcome in ONE transaction, each guarded by status
    and attempt number; then case record entries and live pushes / receipt callbacks.
 6. The senders' circuit breakers (`gateway.jobs.breaker`): the sends are counted against them first
@@ -52,12 +54,14 @@ from typing import TYPE_CHECKING
 import structlog
 from arq.worker import Retry
 
+from gateway.db.base import utcnow
 from gateway.errors import ChannelError
 from gateway.jobs.breaker import BreakerState, Recorded
 from gateway.jobs.held import oldest_held, release_next, schedule_probe
 from gateway.jobs.outcome import Sent, Verdict, count_breakers, record_outcomes
 from gateway.jobs.prepare import Claimed, prepare
 from gateway.jobs.queue import is_priority
+from gateway.jobs.unsure import taken_already
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
@@ -170,14 +174,16 @@ async def send_all(ctx: JobContext, claimed: Sequence[Claimed], window: float) -
                 await slots.acquire(priority)
         except TimeoutError:
             return Sent(c.notification, c.attempt, None)
-        senders = ctx["sandbox"] if c.test_key else ctx["senders"]
+        sender = (ctx["sandbox"] if c.test_key else ctx["senders"])[c.message.channel]
+        started = utcnow()
         try:
-            result = await senders[c.message.channel].send(c.message)
+            found = await taken_already(ctx, sender, c)  # an earlier send got no answer: did it go?
+            result = found or await sender.send(c.message)
         except ChannelError as error:
-            return Sent(c.notification, c.attempt, error, c.message.to, c.breaker)
+            return Sent(c.notification, c.attempt, error, c.message.to, c.breaker, started)
         finally:
             slots.release()
-        return Sent(c.notification, c.attempt, result, c.message.to, c.breaker)
+        return Sent(c.notification, c.attempt, result, c.message.to, c.breaker, started, found is not None)
 
     return list(await asyncio.gather(*(send(c) for c in claimed)))
 

@@ -17,7 +17,7 @@ import random
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +66,8 @@ class Sent:
     result: SendResult | ChannelError | None
     recipient: str = ""
     breaker: str | None = None  # the provider and sender's breaker (gateway.jobs.breaker)
+    started_at: datetime | None = None  # when the send was made (a send with no answer: `unsure_since`)
+    found: bool = False  # `result` is what the provider took on an earlier unanswered send (gateway.jobs.unsure)
 
 
 async def claim_many(
@@ -176,7 +178,15 @@ async def count_breakers(ctx: JobContext, sends: Sequence[Sent]) -> dict[str, Re
 
 def _change(settings: Settings, sent: Sent, breaker: Recorded | None = None) -> tuple[Change, float | None]:
     """The status change a send's outcome calls for, and the retry delay when it is a retry (0.0: held
-    for its provider's breaker, no job of its own)."""
+    for its provider's breaker, no job of its own). A send that got no answer leaves `unsure_since`."""
+    change, delay = _outcome_change(settings, sent, breaker)
+    n, result = sent.notification, sent.result
+    if isinstance(result, ChannelError) and result.code in NO_ANSWER_CODES and n.unsure_since is None:
+        change = replace(change, values={**change.values, "unsure_since": sent.started_at or utcnow()})
+    return change, delay
+
+
+def _outcome_change(settings: Settings, sent: Sent, breaker: Recorded | None) -> tuple[Change, float | None]:
     n, attempt, result = sent.notification, sent.attempt, sent.result
     # A message released from its breaker's backlog (`gateway.jobs.held`) that did not get through while
     # the breaker drains goes back to the head of that backlog, not to a retry of its own: the next
@@ -205,6 +215,8 @@ def _change(settings: Settings, sent: Sent, breaker: Recorded | None = None) -> 
     if isinstance(result, SendResult):
         values = {"provider": result.provider, "provider_ref": result.provider_ref, "sent_at": utcnow()}
         detail = f"accepted by {result.provider} ({result.provider_ref})"
+        if sent.found:
+            detail += ": found at the provider after a send that got no answer, not sent again"
         return Change(n.id, attempt, S.SENDING, result.status, detail, {**values, "next_attempt_at": None}), None
     reason = failure_reason(result, sent.recipient)
     if result.provider_wide:  # the provider's fault, not the message's: its attempt is given back

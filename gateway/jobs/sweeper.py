@@ -6,7 +6,8 @@ a timer of the in-process queue in embedded mode. Each run:
 1. `sending` with no provider reference, claimed longer ago than the lease
    (GATEWAY_SENDING_LEASE_SECONDS, default job timeout + 30 s): the worker died mid-send (arq only
    runs a SIGKILLed job again after job_timeout + 10 s). Back to `created` and enqueued again, or
-   `technical-failure` once GATEWAY_DELIVERY_MAX_ATTEMPTS claims have been used.
+   `technical-failure` once GATEWAY_DELIVERY_MAX_ATTEMPTS claims have been used. The lost send may have
+   reached the provider, so the row keeps `unsure_since` and the provider is asked first (`gateway.jobs.unsure`).
 2. `sending` with a provider reference, sent longer ago than GATEWAY_SENDING_TIMEOUT_SECONDS: no
    delivery receipt came; `temporary-failure`, as Notify does. (`sent` — SMTP — is left alone.)
 3. `created` and due (next_attempt_at, or created_at for a first try) for longer than
@@ -37,7 +38,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from gateway.alerts.digest import send_due_digests
 from gateway.broadcasts.pump import restart_lost_pumps
@@ -82,6 +83,7 @@ async def sweep(ctx: JobContext) -> str:
             to=S.CREATED,
             detail="claim expired (worker lost); sending again",
             next_attempt_at=now,
+            unsure_since=func.coalesce(Notification.unsure_since, Notification.claimed_at),  # gateway.jobs.unsure
         )
         reason = f"no outcome after {max_attempts} attempts (workers lost)"
         abandoned = await transition_many(

@@ -3,7 +3,9 @@
 `make_fake_twilio()` returns the app; its state (`FakeTwilio`) is `app[FAKE_TWILIO]`. It accepts
 `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` (form: To, From or MessagingServiceSid,
 Body, StatusCallback) with HTTP Basic auth, answers 201 with Twilio's message resource JSON, and
-records each accepted message. Faults are scripted per request (`state.script([...])`), a fixed
+records each accepted message; `GET` the same path lists them as Twilio does (To and From filters,
+newest first). Faults are scripted per request (`state.script([...])`, `Fault.slow` takes the
+message but answers late, as a provider that outlasts the client's timeout), a fixed
 `delay` models a slow provider, and `send_status_callback()` posts signed status callbacks.
 With `hold_after=N`, requests that come once N messages are taken wait (received, not yet taken)
 until `POST /_fake/release`: a test can stop a sender with sends surely in flight. An outage
@@ -50,7 +52,7 @@ GSM7 |= set("ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€")
 class Fault:
     """One scripted answer instead of a normal 201. Build with the class methods."""
 
-    kind: str  # "http" | "too_many" | "hang" | "error"
+    kind: str  # "http" | "too_many" | "hang" | "error" | "slow"
     status: int = 500
     code: int | None = None
     message: str = "Internal Server Error"
@@ -68,6 +70,11 @@ class Fault:
     @classmethod
     def hang(cls, seconds: float = 3600.0) -> Fault:
         return cls("hang", seconds=seconds)
+
+    @classmethod
+    def slow(cls, seconds: float) -> Fault:
+        """Take the message, then answer only after `seconds` (a client that gave up has it sent all the same)."""
+        return cls("slow", seconds=seconds)
 
     @classmethod
     def error(cls, code: int, status: int = 400, message: str | None = None) -> Fault:
@@ -95,7 +102,8 @@ class FakeTwilio:
     auto_callbacks: bool = False
     messages: list[FakeMessage] = field(default_factory=list)
     callbacks: list[tuple[str, dict[str, str], int]] = field(default_factory=list)  # url, form, status
-    requests: int = 0
+    requests: int = 0  # sends asked for (POST)
+    lookups: int = 0  # Messages lists asked for (GET)
     hold_after: int | None = None  # once this many messages are taken, hold new requests until released
     outage: int | None = None  # while set, every send is answered with this HTTP status (and nothing is taken)
     refused: int = 0  # sends answered during an outage
@@ -150,15 +158,20 @@ def _error(status: int, code: int, message: str) -> web.Response:
     return web.json_response(body, status=status)
 
 
+def _rfc2822(at: float) -> str:
+    return format_datetime(datetime.fromtimestamp(at, UTC), usegmt=True).replace("GMT", "+0000")
+
+
 def _resource(state: FakeTwilio, message: FakeMessage) -> dict[str, Any]:
-    now = format_datetime(datetime.now(UTC), usegmt=True).replace("GMT", "+0000")
+    now = _rfc2822(time.time())
     uri = f"{API}/Accounts/{state.account_sid}/Messages/{message.sid}"
     single, multi = (160, 153) if set(message.body) <= GSM7 else (70, 67)  # GSM-7 or UCS-2
     segments = 1 if len(message.body) <= single else math.ceil(len(message.body) / multi)
     # fmt: off
     return {
         "account_sid": state.account_sid, "api_version": "2010-04-01", "body": message.body,
-        "date_created": now, "date_sent": None, "date_updated": now, "direction": "outbound-api",
+        "date_created": _rfc2822(message.received_at), "date_sent": None, "date_updated": now,
+        "direction": "outbound-api",
         "error_code": None, "error_message": None, "from": message.from_,
         "messaging_service_sid": message.messaging_service_sid, "num_media": "0",
         "num_segments": str(segments), "price": None, "price_unit": "USD",
@@ -181,7 +194,10 @@ async def _create_message(request: web.Request) -> web.Response:
     if state.outage is not None:
         state.refused += 1
         return _error(state.outage, state.outage, f"Service unavailable (HTTP {state.outage})")
-    if state._script:
+    answer_after = 0.0
+    if state._script and state._script[0].kind == "slow":
+        answer_after = state._script.popleft().seconds
+    elif state._script:
         fault = state._script.popleft()
         if fault.kind == "hang":
             with contextlib.suppress(TimeoutError):
@@ -193,11 +209,9 @@ async def _create_message(request: web.Request) -> web.Response:
         if fault.retry_after is not None:
             response.headers["Retry-After"] = f"{fault.retry_after:g}"
         return response
-    expected = aiohttp.encode_basic_auth(state.account_sid, state.auth_token)
-    if not hmac.compare_digest(request.headers.get("Authorization", ""), expected):
-        return _error(401, 20003, "Authenticate")
-    if request.match_info["account_sid"] != state.account_sid:
-        return _error(404, 20404, f"The requested resource {request.path} was not found")
+    refused = _refuse(request, state)
+    if refused is not None:
+        return refused
     form = await request.post()
     to, body = str(form.get("To", "")), str(form.get("Body", ""))
     from_, service = form.get("From"), form.get("MessagingServiceSid")
@@ -225,7 +239,46 @@ async def _create_message(request: web.Request) -> web.Response:
         task = asyncio.create_task(state._auto(message.sid))
         state._tasks.add(task)
         task.add_done_callback(state._tasks.discard)
+    if answer_after:
+        await asyncio.sleep(answer_after)
     return web.json_response(_resource(state, message), status=201)
+
+
+def _refuse(request: web.Request, state: FakeTwilio) -> web.Response | None:
+    """Twilio's answer to a request with the wrong credentials or account, else None."""
+    expected = aiohttp.encode_basic_auth(state.account_sid, state.auth_token)
+    if not hmac.compare_digest(request.headers.get("Authorization", ""), expected):
+        return _error(401, 20003, "Authenticate")
+    if request.match_info["account_sid"] != state.account_sid:
+        return _error(404, 20404, f"The requested resource {request.path} was not found")
+    return None
+
+
+async def _read_messages(request: web.Request) -> web.Response:
+    """Twilio's Messages list (`GET .../Messages.json`): To and From filters, newest first, one page of
+    PageSize (50 by default, at most 1000). DateSent filters are not modelled."""
+    state = request.app[FAKE_TWILIO]
+    state.lookups += 1
+    if state.outage is not None:
+        return _error(state.outage, state.outage, f"Service unavailable (HTTP {state.outage})")
+    refused = _refuse(request, state)
+    if refused is not None:
+        return refused
+    to, from_ = request.query.get("To"), request.query.get("From")
+    try:
+        size = min(1000, max(1, int(request.query.get("PageSize", "50"))))
+    except ValueError:
+        return _error(400, 20001, "Invalid PageSize")
+    found = [m for m in reversed(state.messages) if (not to or m.to == to) and (not from_ or m.from_ == from_)]
+    uri = f"{API}/Accounts/{state.account_sid}/Messages.json"
+    # fmt: off
+    body = {
+        "messages": [_resource(state, m) for m in found[:size]], "end": min(size, len(found)) - 1,
+        "first_page_uri": f"{uri}?PageSize={size}&Page=0", "next_page_uri": None, "page": 0,
+        "page_size": size, "previous_page_uri": None, "start": 0, "uri": f"{uri}?PageSize={size}&Page=0",
+    }
+    # fmt: on
+    return web.json_response(body)
 
 
 async def _list_messages(request: web.Request) -> web.Response:
@@ -284,6 +337,7 @@ def make_fake_twilio(
     app = web.Application()
     app[FAKE_TWILIO] = FakeTwilio(account_sid, auth_token, delay, auto_callbacks, hold_after=hold_after)
     app.router.add_post(API + "/Accounts/{account_sid}/Messages.json", _create_message)
+    app.router.add_get(API + "/Accounts/{account_sid}/Messages.json", _read_messages)
     app.router.add_post(API + "/Accounts/{account_sid}/Calls.json", create_call)
     app.router.add_get("/_fake/messages", _list_messages)
     app.router.add_post("/_fake/release", _release)

@@ -69,6 +69,7 @@ async def test_retryable_failures_back_off_and_the_send_succeeds(
     await harness.run()
 
     assert twilio.requests == 4
+    assert twilio.lookups == 1  # the timeout got no answer: Twilio was asked first whether it took the message
     [sent] = twilio.messages
     n = await harness.get(nid)
     # 5xx, 429 and a timeout are the provider's fault, not the message's: they use none of its attempts
