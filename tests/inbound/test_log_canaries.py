@@ -39,6 +39,9 @@ def debug_logging() -> Iterator[io.StringIO]:
     before = (root.level, list(root.handlers), {n: logging.getLogger(n).level for n in CONTENT_LOGGERS})
     root.handlers[:] = []  # as in a fresh `gateway serve` process: basicConfig installs the stderr handler
     configure_logging("debug", "console")
+    # not cached: a module's logger cached on first use here would keep this configuration after the test,
+    # and later tests' `structlog.testing.capture_logs()` would see nothing of it
+    structlog.configure(cache_logger_on_first_use=False)
     buffer = io.StringIO()
     root.addHandler(logging.StreamHandler(buffer))
     yield buffer
