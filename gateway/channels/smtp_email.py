@@ -23,7 +23,7 @@ import asyncio
 import ssl
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, parseaddr
 from typing import Literal
 
 import aiosmtplib
@@ -46,7 +46,10 @@ def build_email(message: OutboundMessage) -> EmailMessage:
     email["Subject"] = message.subject or ""
     email["Date"] = format_datetime(datetime.now(UTC))
     domain = parseaddr(message.sender)[1].rpartition("@")[2] or "localhost"
-    email["Message-ID"] = make_msgid(domain=domain)
+    # One Message-ID per notification, whichever send: a message sent again after a send that got no answer
+    # (which SMTP cannot be asked about, `gateway.jobs.unsure`) is the same message, and mailboxes that keep
+    # one copy per Message-ID (Gmail among them) show it once.
+    email["Message-ID"] = f"<{message.notification_id}@{domain}>"
     if message.reply_to:
         email["Reply-To"] = message.reply_to
     if message.list_unsubscribe:

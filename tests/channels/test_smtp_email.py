@@ -18,6 +18,7 @@ from tests.fakes.smtp_server import DISCONNECT, FakeSmtpServer
 
 FROM = "Victim Services <notify@vs.agency.example>"
 TO = "jordan@example.org"
+NOTIFICATION_ID = uuid.UUID("6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b")
 
 Servers = Callable[..., Awaitable[FakeSmtpServer]]
 Senders = Callable[..., SmtpEmailSender]
@@ -27,7 +28,8 @@ def email(**fields: Any) -> OutboundMessage:
     values: dict[str, Any] = {"subject": "Hearing scheduled", "sender": FROM}
     values.update(fields)
     body = values.pop("body", "A hearing is set for 3 March. ¿Preguntas? Reply to this email.")
-    return OutboundMessage(uuid.uuid4(), Channel.EMAIL, values.pop("to", TO), body, **values)
+    notification_id = values.pop("notification_id", uuid.uuid4())
+    return OutboundMessage(notification_id, Channel.EMAIL, values.pop("to", TO), body, **values)
 
 
 @pytest.fixture
@@ -66,6 +68,7 @@ async def test_plain_send_builds_a_proper_email(servers: Servers, senders: Sende
     sender = senders(server)
     result = await sender.send(
         email(
+            notification_id=NOTIFICATION_ID,
             html="<p>A hearing is set for <b>3 March</b>.</p>",
             reply_to="reply+c7f3@vs.agency.example",
             list_unsubscribe="https://gw.example/unsubscribe/abc",
@@ -76,6 +79,8 @@ async def test_plain_send_builds_a_proper_email(servers: Servers, senders: Sende
     assert (mail.mail_from, mail.rcpt_tos, mail.tls) == ("notify@vs.agency.example", [TO], False)
     message = mail.message
     assert message["Message-ID"] == result.provider_ref and result.provider_ref.endswith("@vs.agency.example>")
+    again = await sender.send(email(notification_id=NOTIFICATION_ID))  # the same notification, sent again
+    assert again.provider_ref == result.provider_ref == f"<{NOTIFICATION_ID}@vs.agency.example>"
     assert message["From"] == FROM and message["To"] == TO and message["Subject"] == "Hearing scheduled"
     assert message["Reply-To"] == "reply+c7f3@vs.agency.example"
     assert message["List-Unsubscribe"] == "<https://gw.example/unsubscribe/abc>"
