@@ -35,9 +35,11 @@ from gateway.directory.case_fields import CaseInput, load_names, validate_case
 from gateway.directory.cases import CASES, CasePlan, check_reference, load_cases, plan_case, write_cases
 from gateway.directory.fields import FieldErrors
 from gateway.directory.people import (
+    MERGED,
     PersonPlan,
+    load_digests,
     load_people,
-    merged_errors,
+    new_digest,
     person_entries,
     plan_person,
     write_people,
@@ -54,6 +56,7 @@ FULL_REFRESH_LIMIT = 0.20
 CHUNK = 2000
 Progress = Callable[[str, int, int], None]
 KINDS = ("people", "cases", "appointments")
+PersonRow = tuple[str, PersonInput, bool]  # a good row of a people import: external id, values, stored already
 
 
 @dataclass(frozen=True)
@@ -177,10 +180,13 @@ async def _people(
     actor: str,
     tick: Progress,
 ) -> None:
-    stored = await load_people(db, service_id)
+    # What is stored, compactly (`PersonDigest`): a row whose digest matches is unchanged at once; the
+    # others are compared whole with their full state, loaded a chunk at a time when they are written
+    # (`_plan`), or, when nothing will be written, to count them.
+    stored = await load_digests(db, service_id)
     hidden = await hidden_people(db, service_id)
     seen: dict[str, int] = {}
-    good: list[tuple[str, PersonInput]] = []
+    good: list[PersonRow] = []
     for done, (number, row) in enumerate(records, start=1):
         if done % CHUNK == 0:
             tick("checking", done, report.rows)
@@ -195,7 +201,8 @@ async def _people(
         state = stored.get(external_id)
         if state is not None and state.id in hidden:
             errors["external_id"] = f"{external_id!r} cannot be written through this service"
-        errors.update(merged_errors(state))
+        if state is not None and state.merged:
+            errors["external_id"] = MERGED
         seen.setdefault(external_id, number)
         try:
             person = validate_person(fields, options.region)
@@ -204,26 +211,37 @@ async def _people(
         if errors:
             report.field_errors(number, FieldErrors(errors))
             report.skipped += 1
-            continue
-        if state is None:
+        elif state is None:
             report.created += 1
-        elif plan_person(vault, service_id, external_id, state, person).changed:
-            report.updated += 1
-        else:  # compared and let go: a re-import of an unchanged file holds nothing per row
-            report.unchanged += 1
-            del stored[external_id]
-            continue
-        good.append((external_id, person))
+            good.append((external_id, person, False))
+        elif not state.retired and state.digest is not None and state.digest == new_digest(vault, person):
+            report.unchanged += 1  # a re-import of an unchanged file holds nothing per row
+        else:
+            good.append((external_id, person, True))
+    del stored
     tick("checking", report.rows, report.rows)
-    if _stop(report, options):
-        return
+    stop = _stop(report, options)
     for start in range(0, len(good), CHUNK):
-        chunk = good[start : start + CHUNK]
-        plans: list[PersonPlan] = [plan_person(vault, service_id, ext, stored.get(ext), p) for ext, p in chunk]
-        await write_people(db, plans)
-        await append_many(db, await person_entries(db, plans, actor))
-        tick("writing", start + len(chunk), len(good))
-    report.written = not _stop(report, options)
+        plans = await _plan(db, vault, service_id, good[start : start + CHUNK], report)
+        if not stop:
+            await write_people(db, plans)
+            await append_many(db, await person_entries(db, plans, actor))
+            tick("writing", min(start + CHUNK, len(good)), len(good))
+    report.written = not stop
+
+
+async def _plan(
+    db: AsyncSession, vault: Vault, service_id: uuid.UUID, rows: list[PersonRow], report: ImportReport
+) -> list[PersonPlan]:
+    """Plans for a chunk of new rows and rows whose digest differed, those compared whole with their stored
+    state (counted as updated, or unchanged after all): the plans that write something."""
+    existing = [ext for ext, _, stored in rows if stored]
+    states = await load_people(db, service_id, existing) if existing else {}
+    plans = [plan_person(vault, service_id, ext, states.get(ext), person) for ext, person, _ in rows]
+    changed = [plan for plan in plans if plan.changed]
+    report.updated += len(existing) - (len(plans) - len(changed))
+    report.unchanged += len(plans) - len(changed)
+    return changed
 
 
 async def _cases(

@@ -4,15 +4,18 @@ bad rows named by row and column with nothing written, skip, dry run, `--full` a
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 
 import openpyxl
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.crypto import Vault
-from gateway.db import Case
+from gateway.db import Case, Person
+from gateway.db.base import utcnow
 from gateway.directory.importer import ImportOptions, ImportReport, RowError, import_table
+from gateway.directory.people import person_digest
 from tests.directory.people import counts, entries
 from tests.factories import ServiceUnderTest
 
@@ -99,6 +102,42 @@ async def test_dry_run_reports_creates_updates_unchanged(sessions, vault, servic
     assert await counts(sessions, service.id) == (6, 7)  # the changed number is kept, retired
     again = await run(sessions, vault, service, "people", data)
     assert (again.created, again.updated, again.unchanged) == (0, 0, 6)
+
+
+async def test_a_re_import_tells_unchanged_rows_from_changed_ones(sessions, vault, service) -> None:  # type: ignore[no-untyped-def]
+    """The import keeps a digest of each stored person (`load_digests`) and compares a row whole only when
+    its digest differs: every kind of change must still be found, and only it written."""
+    await run(sessions, vault, service, "people", people_csv(6))
+    async with sessions() as db:
+        ids = {ext: pid for ext, pid in (await db.execute(select(Person.external_id, Person.id))).all()}
+        await db.execute(update(Person).where(Person.id == ids["P-2"]).values(retired_at=utcnow()))
+        await db.execute(update(Person).where(Person.id == ids["P-3"]).values(merged_into_id=ids["P-4"]))
+        await db.commit()
+    before = await counts(sessions, service.id)
+    data = (
+        people_csv(6)
+        .replace(b"+12025550001,", b"+12025550001;+12025559901,")  # a second phone
+        .replace(b"+12025550005,en,America/Chicago,yes", b"+12025550005,en,America/Chicago,no")  # consent
+        .replace(b"+12025550004,en,", b"+12025550004,es,")  # language
+    )
+    report = await run(sessions, vault, service, "people", data, skip_bad_rows=True)
+    assert (report.created, report.updated, report.unchanged, report.skipped) == (0, 4, 1, 1)
+    assert [(e.row, e.column) for e in report.errors] == [(5, "external_id")]  # P-3 was merged into P-4
+    assert "merged into another person" in report.errors[0].message
+    assert await counts(sessions, service.id) == (before[0], before[1] + 1)  # the second phone
+    async with sessions() as db:
+        people = {p.external_id: p for p in (await db.scalars(select(Person))).all()}
+    assert people["P-2"].retired_at is None and people["P-4"].language == "es"  # reinstated; changed
+    again = await run(sessions, vault, service, "people", data, skip_bad_rows=True)
+    assert (again.created, again.updated, again.unchanged, again.skipped) == (0, 0, 5, 1)
+
+
+def test_a_digest_of_what_json_cannot_hold_means_compare_whole() -> None:
+    assert person_digest({"consent": {"sms": {"at": datetime(2026, 1, 5, tzinfo=UTC)}}}, 0) is None
+    same = person_digest({"preferred_channels": ("sms",), "preferred_name": ""}, 7)
+    assert same == person_digest({"preferred_channels": ["sms"], "preferred_name": ""}, 7) is not None
+    assert person_digest({"preferred_channels": []}, 0) == person_digest({"preferred_channels": None}, 0)
+    assert person_digest({"first_name": "Pat"}, 0) != person_digest({"first_name": "Pat"}, 1)
 
 
 async def test_full_refresh_closes_missing_cases_within_its_limit(sessions, vault, service) -> None:  # type: ignore[no-untyped-def]
