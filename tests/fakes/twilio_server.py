@@ -106,7 +106,8 @@ class FakeTwilio:
     lookups: int = 0  # Messages lists asked for (GET)
     hold_after: int | None = None  # once this many messages are taken, hold new requests until released
     outage: int | None = None  # while set, every send is answered with this HTTP status (and nothing is taken)
-    refused: int = 0  # sends answered during an outage
+    outage_delay: float = 0.0  # how long a send's outage answer takes (past the client's timeout: seen as timeouts)
+    refused: int = 0  # requests (sends and lookups) answered during an outage
     voice: FakeVoice = field(default_factory=FakeVoice)  # the Calls API (tests/fakes/twilio_calls.py)
     _script: deque[Fault] = field(default_factory=deque)
     _released: asyncio.Event = field(default_factory=asyncio.Event)
@@ -192,6 +193,8 @@ async def _create_message(request: web.Request) -> web.Response:
     if state.delay:
         await asyncio.sleep(state.delay)
     if state.outage is not None:
+        if state.outage_delay:
+            await asyncio.sleep(state.outage_delay)
         state.refused += 1
         return _error(state.outage, state.outage, f"Service unavailable (HTTP {state.outage})")
     answer_after = 0.0
@@ -260,6 +263,7 @@ async def _read_messages(request: web.Request) -> web.Response:
     state = request.app[FAKE_TWILIO]
     state.lookups += 1
     if state.outage is not None:
+        state.refused += 1
         return _error(state.outage, state.outage, f"Service unavailable (HTTP {state.outage})")
     refused = _refuse(request, state)
     if refused is not None:

@@ -144,6 +144,21 @@ async def test_a_thousand_messages_ride_out_an_outage_embedded(
     print("outage, 1,000 embedded:", figures)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("backend", ["arq"], indirect=True)
+async def test_an_outage_seen_as_timeouts_loses_nothing_and_sends_nothing_twice(
+    harness: Harness, sender_service: ServiceUnderTest, fake_twilio: tuple[FakeTwilio, str]
+) -> None:
+    """As on a loaded machine: every send times out at the client (the fake answers the outage's 503 after
+    0.6 s, the timeout is 0.5 s) until the outage ends. Each timed-out message is looked for at Twilio before it goes
+    again (`gateway.jobs.unsure`); the lookups during the outage are refused too."""
+    twilio = fake_twilio[0]
+    twilio.outage_delay = 0.6
+    figures = await ride_out_an_outage(harness, sender_service, twilio, 150)
+    assert twilio.lookups > 0  # the timed-out messages were looked for before they went again
+    print("outage seen as timeouts:", figures)
+
+
 @pytest.fixture(params=["local", "redis"])
 def breaker_backend(request: pytest.FixtureRequest) -> tuple[str, str]:
     """("", "") for the in-process breaker; the Redis URL and this test's own prefix for the Redis one."""
