@@ -39,9 +39,11 @@ from gateway.domain import Channel, NotificationStatus
 from gateway.errors import ChannelError, PermanentError, ProviderUnavailable
 
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
-# Asking Twilio whether it took a message whose send got no answer (`find_taken`): the newest this many
-# messages to the recipient, created no earlier than the unanswered send less this much clock skew.
+# Asking Twilio whether it took a message whose send got no answer (`find_taken`): the messages to the
+# recipient created since the unanswered send (less this much clock skew), read a page at a time, newest
+# first, and no more than LOOKUP_LIMIT of them.
 LOOKUP_PAGE = 50
+LOOKUP_LIMIT = 1000
 CLOCK_SKEW = timedelta(seconds=30)
 
 # Send-time error codes that mean our account or sender is misconfigured, not the recipient.
@@ -208,25 +210,26 @@ class TwilioSmsSender(BaseSender):
         return SendResult(self.name, str(created.sid), NotificationStatus.SENDING)
 
     async def find_taken(self, message: OutboundMessage, since: datetime) -> list[SendResult]:
-        """Twilio's Messages list for this recipient and sender (newest first, one page of LOOKUP_PAGE),
-        kept to the same text created since `since` (less CLOCK_SKEW): their SIDs, oldest first."""
+        """Twilio's Messages list for this recipient and sender, newest first, a page of LOOKUP_PAGE at a time,
+        read back to `since` (less CLOCK_SKEW: a whole page older ends it) and no further than LOOKUP_LIMIT
+        messages; kept to the same text created since then: their SIDs, oldest first."""
         by_service = bool(message.sender and MESSAGING_SERVICE_SID.match(message.sender))
-        query: dict[str, Any] = {"to": message.to, "limit": LOOKUP_PAGE, "page_size": LOOKUP_PAGE}
+        query: dict[str, Any] = {"to": message.to, "limit": LOOKUP_LIMIT, "page_size": LOOKUP_PAGE}
         if message.sender and not by_service:
             query["from_"] = message.sender
+        cutoff, older, same = since - CLOCK_SKEW, 0, []
         try:
-            found = await self._get_client().messages.list_async(**query)
+            async for m in await self._get_client().messages.stream_async(**query):
+                if m.date_created is None or m.date_created < cutoff:
+                    older += 1
+                    if older >= LOOKUP_PAGE:
+                        break
+                    continue
+                older = 0
+                if m.body == message.body and (not by_service or m.messaging_service_sid == message.sender):
+                    same.append(m)
         except TwilioException as exc:
             raise _mapped(exc) from exc
-        cutoff = since - CLOCK_SKEW
-        same = [
-            m
-            for m in found
-            if m.body == message.body
-            and m.date_created is not None
-            and m.date_created >= cutoff
-            and (not by_service or m.messaging_service_sid == message.sender)
-        ]
         same.sort(key=lambda m: (m.date_created, str(m.sid)))
         return [SendResult(self.name, str(m.sid), NotificationStatus.SENDING) for m in same]
 

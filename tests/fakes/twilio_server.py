@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -258,8 +259,8 @@ def _refuse(request: web.Request, state: FakeTwilio) -> web.Response | None:
 
 
 async def _read_messages(request: web.Request) -> web.Response:
-    """Twilio's Messages list (`GET .../Messages.json`): To and From filters, newest first, one page of
-    PageSize (50 by default, at most 1000). DateSent filters are not modelled."""
+    """Twilio's Messages list (`GET .../Messages.json`): To and From filters, newest first, pages of PageSize
+    (50 by default, at most 1000) with `next_page_uri`. DateSent filters are not modelled."""
     state = request.app[FAKE_TWILIO]
     state.lookups += 1
     if state.outage is not None:
@@ -271,15 +272,19 @@ async def _read_messages(request: web.Request) -> web.Response:
     to, from_ = request.query.get("To"), request.query.get("From")
     try:
         size = min(1000, max(1, int(request.query.get("PageSize", "50"))))
+        page = max(0, int(request.query.get("Page", "0")))
     except ValueError:
-        return _error(400, 20001, "Invalid PageSize")
+        return _error(400, 20001, "Invalid PageSize or Page")
     found = [m for m in reversed(state.messages) if (not to or m.to == to) and (not from_ or m.from_ == from_)]
-    uri = f"{API}/Accounts/{state.account_sid}/Messages.json"
+    shown = found[page * size : (page + 1) * size]
+    filters = "".join(f"&{name}={quote(value)}" for name, value in (("To", to), ("From", from_)) if value)
+    uri = f"{API}/Accounts/{state.account_sid}/Messages.json?PageSize={size}{filters}&Page="
+    more = (page + 1) * size < len(found)
     # fmt: off
     body = {
-        "messages": [_resource(state, m) for m in found[:size]], "end": min(size, len(found)) - 1,
-        "first_page_uri": f"{uri}?PageSize={size}&Page=0", "next_page_uri": None, "page": 0,
-        "page_size": size, "previous_page_uri": None, "start": 0, "uri": f"{uri}?PageSize={size}&Page=0",
+        "messages": [_resource(state, m) for m in shown], "start": page * size, "end": page * size + len(shown) - 1,
+        "first_page_uri": f"{uri}0", "next_page_uri": f"{uri}{page + 1}" if more else None, "page": page,
+        "page_size": size, "previous_page_uri": f"{uri}{page - 1}" if page else None, "uri": f"{uri}{page}",
     }
     # fmt: on
     return web.json_response(body)
