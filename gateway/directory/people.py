@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.crypto import Vault
@@ -74,17 +74,19 @@ class PersonPlan:
     retire_points: list[uuid.UUID]
 
 
+def _stored_people(service_id: uuid.UUID) -> Select[Any]:
+    """The service's people with an external id: what `load_people` and `load_digests` compare with."""
+    columns = (PEOPLE.c.id, PEOPLE.c.external_id, PEOPLE.c.retired_at, PEOPLE.c.merged_into_id)
+    return select(*columns, *(PEOPLE.c[name] for name in SCALARS)).where(
+        PEOPLE.c.service_id == service_id, PEOPLE.c.external_id.is_not(None)
+    )
+
+
 async def load_people(
     session: AsyncSession, service_id: uuid.UUID, external_ids: Sequence[str] | None = None
 ) -> dict[str, PersonState]:
     """Stored people of the service with an external id (all of them, or those named), by external id."""
-    people = select(
-        PEOPLE.c.id,
-        PEOPLE.c.external_id,
-        PEOPLE.c.retired_at,
-        PEOPLE.c.merged_into_id,
-        *(PEOPLE.c[name] for name in SCALARS),
-    ).where(PEOPLE.c.service_id == service_id, PEOPLE.c.external_id.is_not(None))
+    people = _stored_people(service_id)
     points = select(POINTS.c.id, POINTS.c.person_id, POINTS.c.kind, POINTS.c.value_index).where(
         POINTS.c.service_id == service_id, POINTS.c.retired_at.is_(None)
     )
@@ -174,11 +176,8 @@ async def load_digests(session: AsyncSession, service_id: uuid.UUID) -> dict[str
     )
     async for person_id, kind, index in await session.stream(query.execution_options(yield_per=STREAM_ROWS)):
         points[person_id] = points.get(person_id, 0) ^ _point_hash(kind, index)
-    people = select(
-        PEOPLE.c.id, PEOPLE.c.external_id, PEOPLE.c.retired_at, PEOPLE.c.merged_into_id, *(PEOPLE.c[n] for n in SCALARS)
-    ).where(PEOPLE.c.service_id == service_id, PEOPLE.c.external_id.is_not(None))
     found: dict[str, PersonDigest] = {}
-    async for row in await session.stream(people.execution_options(yield_per=STREAM_ROWS)):
+    async for row in await session.stream(_stored_people(service_id).execution_options(yield_per=STREAM_ROWS)):
         digest = person_digest({name: getattr(row, name) for name in SCALARS}, points.pop(row.id, 0))
         retired, merged = row.retired_at is not None, row.merged_into_id is not None
         found[row.external_id] = PersonDigest(row.id, retired, merged, digest)
